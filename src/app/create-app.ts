@@ -1,0 +1,102 @@
+/**
+ * Composition root: wires config, database, keyring, transports and features into one server, and
+ * shuts them down in order (stop accepting → close sockets → close database).
+ */
+import { Redis } from 'ioredis';
+import { SessionGuard } from '../auth/session-guard.js';
+import type { Config } from '../config/index.js';
+import { type Keyring, loadKeyring } from '../crypto/keyring.js';
+import { createDb, type Db, dialectOf } from '../db/knex.js';
+import { migrationStatus } from '../db/migrator.js';
+import { ConfigError } from '../errors.js';
+import { LocalEventBus } from '../events/bus.js';
+import { createHttpApp, type RouteModule } from '../http/app.js';
+import { createLogger, type Logger } from '../logger.js';
+import { createMetrics } from '../metrics.js';
+import { listen } from '../net/uws.js';
+import { RateLimits } from '../ratelimit/index.js';
+import type { AppContext } from './context.js';
+
+export interface CreateAppOptions {
+  logger?: Logger;
+  keyring?: Keyring;
+  db?: Db;
+}
+
+export interface VoiceChatApp {
+  ctx: AppContext;
+  /** Starts listening; resolves with the bound port (useful with port 0). */
+  start(): Promise<{ port: number }>;
+  /** Ordered, idempotent shutdown. */
+  stop(): Promise<void>;
+}
+
+const routeModules: RouteModule[] = [];
+
+/** Refuses to start when keys are missing/invalid or migrations are pending. */
+export async function createApp(config: Config, opts: CreateAppOptions = {}): Promise<VoiceChatApp> {
+  const logger = opts.logger ?? createLogger(config.logLevel);
+  const keyring = opts.keyring ?? loadKeyring(config);
+  const db =
+    opts.db ?? createDb({ dialect: config.dialect, sqliteFile: config.sqliteFile, databaseUrl: config.databaseUrl });
+  const ownsDb = !opts.db;
+  try {
+    const status = await migrationStatus(db);
+    if (status.pending.length > 0) {
+      throw new ConfigError([
+        `${status.pending.length} database migration(s) pending (${status.pending.join(', ')}); run \`voicechat migrate up\``,
+      ]);
+    }
+  } catch (e) {
+    if (ownsDb) await db.destroy();
+    if (e instanceof ConfigError) throw e;
+    throw new ConfigError([`database unreachable (${(e as Error).message.split('\n')[0]})`]);
+  }
+
+  const redis = config.redisUrl
+    ? new Redis(config.redisUrl, { lazyConnect: false, enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+    : undefined;
+  redis?.on('error', (err) => logger.warn({ err }, 'redis connection error'));
+  const bus = new LocalEventBus();
+  const limits = new RateLimits({
+    scale: config.rateLimitScale,
+    windowScale: config.rateLimitWindowScale,
+    logger,
+    ...(redis ? { redis } : {}),
+  });
+  const ctx: AppContext = {
+    config,
+    db,
+    dialect: dialectOf(db),
+    keyring,
+    logger,
+    metrics: createMetrics(),
+    bus,
+    limits,
+    sessions: new SessionGuard({ db, keyring: () => ctx.keyring, bus }),
+  };
+  const http = createHttpApp(ctx, routeModules);
+
+  let closeListener: (() => void) | undefined;
+  let stopped: Promise<void> | undefined;
+
+  return {
+    ctx,
+    async start() {
+      const { port, close } = await listen(http, config.host, config.port);
+      closeListener = close;
+      logger.info({ port, host: config.host, dialect: ctx.dialect, tls: Boolean(config.tlsCert) }, 'listening');
+      return { port };
+    },
+    stop() {
+      stopped ??= (async () => {
+        closeListener?.();
+        await bus.close();
+        redis?.disconnect();
+        if (ownsDb) await db.destroy();
+        logger.info('stopped');
+      })();
+      return stopped;
+    },
+  };
+}

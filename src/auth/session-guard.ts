@@ -1,0 +1,62 @@
+/**
+ * Authenticates access tokens for every transport: JWT verification (tokens.ts) plus a check that the
+ * token's session (family) is still live, cached for at most `cacheMs` and dropped at once on revocation
+ * (locally, and on every node through the event bus).
+ */
+import type { Keyring } from '../crypto/keyring.js';
+import type { Db } from '../db/knex.js';
+import { errors } from '../errors.js';
+import type { EventBus } from '../events/bus.js';
+import { nowMs } from '../ids.js';
+import { type AccessClaims, verifyAccessToken } from './tokens.js';
+
+export interface AuthInfo extends AccessClaims {}
+
+export class SessionGuard {
+  #db: Db;
+  #keyring: () => Keyring;
+  #cacheMs: number;
+  #cache = new Map<string, { userId: string; until: number }>();
+
+  constructor(opts: { db: Db; keyring: () => Keyring; bus: EventBus; cacheMs?: number }) {
+    this.#db = opts.db;
+    this.#keyring = opts.keyring;
+    this.#cacheMs = opts.cacheMs ?? 2000;
+    opts.bus.subscribe((m) => {
+      if (m.kind !== 'sessions_revoked') return;
+      if (m.sessionIds === 'all') {
+        for (const [sid, v] of this.#cache)
+          if (v.userId === m.userId && sid !== m.exceptSessionId) this.#cache.delete(sid);
+      } else {
+        for (const sid of m.sessionIds) this.#cache.delete(sid);
+      }
+    });
+  }
+
+  /** Throws 401 (TOKEN_EXPIRED or UNAUTHENTICATED) unless the token and its session are valid. */
+  async authenticate(token: string | undefined): Promise<AuthInfo> {
+    if (!token) throw errors.unauthenticated();
+    const claims = verifyAccessToken(this.#keyring(), token);
+    const now = nowMs();
+    const cached = this.#cache.get(claims.sessionId);
+    if (cached && cached.until > now && cached.userId === claims.userId) return claims;
+    const live = await this.#db('sessions')
+      .where({ family_id: claims.sessionId, user_id: claims.userId })
+      .whereNull('revoked_at')
+      .whereNull('rotated_at')
+      .where('expires_at', '>', now)
+      .first('id');
+    if (!live) {
+      this.#cache.delete(claims.sessionId);
+      throw errors.unauthenticated('The session has ended.');
+    }
+    if (this.#cache.size > 100_000) this.#cache.clear();
+    this.#cache.set(claims.sessionId, { userId: claims.userId, until: now + this.#cacheMs });
+    return claims;
+  }
+
+  /** Forget a session locally (the bus does this on every node). */
+  forget(sessionId: string): void {
+    this.#cache.delete(sessionId);
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * Access tokens: JWT HS256 signed with the keyring's active `jwt` key (the 32 raw bytes), header `kid`
+ * naming it. Verification pins HS256, requires `exp`, and finds the key by `kid` in the keyring, so
+ * a rotation can overlap keys. Any failure other than expiry is UNAUTHENTICATED.
+ */
+import jwt from 'jsonwebtoken';
+import type { Keyring } from '../crypto/keyring.js';
+import { errors } from '../errors.js';
+
+export interface AccessClaims {
+  userId: string;
+  sessionId: string;
+}
+
+export function signAccessToken(keyring: Keyring, claims: AccessClaims, ttlSeconds: number): string {
+  const { id, key } = keyring.active('jwt');
+  return jwt.sign({ sid: claims.sessionId }, key, {
+    algorithm: 'HS256',
+    keyid: id,
+    subject: claims.userId,
+    expiresIn: ttlSeconds,
+  });
+}
+
+export function verifyAccessToken(keyring: Keyring, token: string): AccessClaims {
+  const decoded = jwt.decode(token, { complete: true });
+  const kid = decoded && typeof decoded === 'object' ? decoded.header.kid : undefined;
+  const key = kid ? keyring.key('jwt', kid) : undefined;
+  if (!key) throw errors.unauthenticated('The access token is not valid.');
+  let payload: jwt.JwtPayload | string;
+  try {
+    payload = jwt.verify(token, key, { algorithms: ['HS256'] });
+  } catch (e) {
+    if (e instanceof jwt.TokenExpiredError) throw errors.tokenExpired();
+    throw errors.unauthenticated('The access token is not valid.');
+  }
+  if (
+    typeof payload !== 'object' ||
+    typeof payload.exp !== 'number' ||
+    typeof payload.sub !== 'string' ||
+    typeof payload.sid !== 'string'
+  ) {
+    throw errors.unauthenticated('The access token is not valid.');
+  }
+  return { userId: payload.sub, sessionId: payload.sid };
+}

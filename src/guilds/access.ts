@@ -1,0 +1,122 @@
+/**
+ * Loads what permission checks need from the database: a member's roles in a guild, a channel's
+ * overrides, and the set of channels a user may view (the gateway's subscriptions). Every feature and
+ * transport asks here; nobody recomputes permissions elsewhere.
+ */
+import type { Knex } from 'knex';
+import type { Db } from '../db/knex.js';
+import { basePermissions, channelPermissions, has, P, type RoleLike } from './permissions.js';
+
+type Q = Db | Knex.Transaction;
+
+export interface MemberContext {
+  guildId: string;
+  userId: string;
+  isOwner: boolean;
+  roles: RoleLike[];
+  everyoneRoleId: string;
+  /** Guild-level permissions. */
+  permissions: bigint;
+}
+
+export interface ChannelRow {
+  id: string;
+  guild_id: string | null;
+  type: 'text' | 'voice' | 'dm' | 'group_dm';
+  name: string | null;
+  position: number;
+  user_limit: number | null;
+  [k: string]: unknown;
+}
+
+export interface ChannelAccess {
+  channel: ChannelRow;
+  /** For guild channels; undefined for DMs. */
+  member?: MemberContext;
+  permissions: bigint;
+}
+
+/** The member's context in a guild, or undefined when the user is not a member. */
+export async function loadMember(db: Q, guildId: string, userId: string): Promise<MemberContext | undefined> {
+  const guild = await db('guilds').where({ id: guildId }).first('id', 'owner_id');
+  if (!guild) return undefined;
+  const member = await db('guild_members').where({ guild_id: guildId, user_id: userId }).first('user_id');
+  if (!member) return undefined;
+  const roles: RoleLike[] = await db('roles')
+    .leftJoin('member_roles', function () {
+      this.on('member_roles.role_id', '=', 'roles.id').andOn('member_roles.user_id', '=', db.raw('?', [userId]));
+    })
+    .where('roles.guild_id', guildId)
+    .andWhere((q) => q.where('roles.is_everyone', true).orWhereNotNull('member_roles.role_id'))
+    .select('roles.id', 'roles.permissions', 'roles.position', 'roles.is_everyone');
+  const everyone = roles.find((r) => Boolean(r.is_everyone));
+  const isOwner = guild.owner_id === userId;
+  return {
+    guildId,
+    userId,
+    isOwner,
+    roles,
+    everyoneRoleId: everyone?.id ?? '',
+    permissions: basePermissions(isOwner, roles),
+  };
+}
+
+/**
+ * A channel as the user sees it, or undefined when it does not exist or the user may not VIEW it
+ * (callers answer 404 either way: no existence leak).
+ */
+export async function loadChannelAccess(db: Q, channelId: string, userId: string): Promise<ChannelAccess | undefined> {
+  const channel: ChannelRow | undefined = await db('channels').where({ id: channelId }).first();
+  if (!channel) return undefined;
+  if (!channel.guild_id) {
+    const p = await db('dm_participants')
+      .where({ channel_id: channelId, user_id: userId })
+      .whereNull('left_at')
+      .first('user_id');
+    if (!p) return undefined;
+    return {
+      channel,
+      permissions: P.VIEW_CHANNEL | P.SEND_MESSAGES | P.ATTACH_FILES | P.VOICE_CONNECT | P.VOICE_SPEAK,
+    };
+  }
+  const member = await loadMember(db, channel.guild_id, userId);
+  if (!member) return undefined;
+  const overrides = await db('channel_overrides').where({ channel_id: channelId }).select('role_id', 'allow', 'deny');
+  const permissions = channelPermissions(member.isOwner, member.roles, overrides, member.everyoneRoleId);
+  if (!has(permissions, P.VIEW_CHANNEL)) return undefined;
+  return { channel, member, permissions };
+}
+
+export interface Visibility {
+  guildIds: string[];
+  /** Guild channels the user may VIEW plus DM channels they are in. */
+  channelIds: string[];
+}
+
+/** Everything a user may currently see: the gateway subscribes a connection to exactly this. */
+export async function visibleTo(db: Q, userId: string): Promise<Visibility> {
+  const guildIds: string[] = (await db('guild_members').where({ user_id: userId }).select('guild_id')).map(
+    (r: { guild_id: string }) => r.guild_id,
+  );
+  const channelIds: string[] = [];
+  for (const guildId of guildIds) {
+    const member = await loadMember(db, guildId, userId);
+    if (!member) continue;
+    const channels = await db('channels').where({ guild_id: guildId }).select('id');
+    const overrides = await db('channel_overrides')
+      .whereIn(
+        'channel_id',
+        channels.map((c: { id: string }) => c.id),
+      )
+      .select('channel_id', 'role_id', 'allow', 'deny');
+    for (const c of channels) {
+      const own = overrides.filter((o: { channel_id: string }) => o.channel_id === c.id);
+      if (has(channelPermissions(member.isOwner, member.roles, own, member.everyoneRoleId), P.VIEW_CHANNEL)) {
+        channelIds.push(c.id);
+      }
+    }
+  }
+  const dms = await db('dm_participants').where({ user_id: userId }).whereNull('left_at').select('channel_id');
+  for (const d of dms) channelIds.push(d.channel_id);
+  return { guildIds, channelIds };
+}

@@ -1,0 +1,95 @@
+/**
+ * The HTTP transport: an ultimate-express app on uWebSockets.js. Order: security headers → JSON body
+ * (1 MiB) → health/ops routes → feature routes → 404 → the one error mapper.
+ */
+import type { NextFunction, Request, Response, Router } from 'express';
+import helmet from 'helmet';
+import type { AppContext } from '../app/context.js';
+import { safeEqual } from '../crypto/random.js';
+import { migrationStatus } from '../db/migrator.js';
+import { errors } from '../errors.js';
+import { type ExpressApp, express } from '../net/uws.js';
+import { errorHandler, notFoundHandler } from './middleware/errors.js';
+
+export const JSON_BODY_LIMIT = 1024 * 1024;
+
+/** A feature's routes: registered on the app's router with the shared context. */
+export type RouteModule = (router: Router, ctx: AppContext) => void;
+
+export function normalizeIp(ip: string | undefined): string {
+  if (!ip) return 'unknown';
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+}
+
+/** The client address: the socket peer, or X-Forwarded-For when the peer is a trusted proxy. */
+export const clientIp = (req: Request): string => normalizeIp(req.ip);
+
+const isLoopback = (ip: string) => ip === '127.0.0.1' || ip === '::1' || ip.startsWith('127.');
+
+export function createHttpApp(ctx: AppContext, modules: RouteModule[]): ExpressApp {
+  const { config } = ctx;
+  const tls = Boolean(config.tlsCert && config.tlsKey);
+  const app = express({
+    threads: 0,
+    uwsOptions: tls ? { cert_file_name: config.tlsCert, key_file_name: config.tlsKey } : {},
+  });
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  if (config.trustedProxies.length > 0) app.set('trust proxy', config.trustedProxies);
+
+  app.use(
+    helmet({
+      contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+      frameguard: { action: 'deny' },
+      referrerPolicy: { policy: 'no-referrer' },
+      strictTransportSecurity: tls ? { maxAge: 31536000, includeSubDomains: true } : false,
+      crossOriginResourcePolicy: { policy: 'same-origin' },
+    }),
+  );
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    res.setHeader('Cache-Control', 'no-store');
+    const started = performance.now();
+    res.on('finish', () => {
+      ctx.metrics.httpRequests.inc({ method: req.method, status: `${Math.floor(res.statusCode / 100)}xx` });
+      ctx.metrics.httpDuration.observe((performance.now() - started) / 1000);
+    });
+    next();
+  });
+  // A string: ultimate-express runs the limit through bytes(), which turns a number into text.
+  app.use(express.json({ limit: '1mb' }));
+
+  app.get('/health', (_req: Request, res: Response) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.get('/ready', async (_req: Request, res: Response) => {
+    try {
+      const status = await migrationStatus(ctx.db);
+      if (status.pending.length > 0) {
+        res.status(503).json({ status: 'not_ready', reason: 'migrations pending', pending: status.pending });
+        return;
+      }
+      res.json({ status: 'ready' });
+    } catch (err) {
+      ctx.logger.warn({ err }, 'readiness check failed');
+      res.status(503).json({ status: 'not_ready', reason: 'database unreachable' });
+    }
+  });
+
+  app.get('/metrics', async (req: Request, res: Response) => {
+    const peer = normalizeIp((req as unknown as { connection: { remoteAddress?: string } }).connection.remoteAddress);
+    const auth = req.get('authorization') ?? '';
+    const tokenOk = Boolean(config.metricsToken) && safeEqual(auth, `Bearer ${config.metricsToken}`);
+    if (!tokenOk && !(isLoopback(peer) && !req.get('x-forwarded-for'))) throw errors.notFound('No such route.');
+    res.setHeader('Content-Type', ctx.metrics.registry.contentType);
+    res.send(await ctx.metrics.registry.metrics());
+  });
+
+  const router = express.Router();
+  for (const register of modules) register(router as unknown as Router, ctx);
+  app.use(router);
+
+  app.use(notFoundHandler);
+  app.use(errorHandler(ctx.logger));
+  return app;
+}

@@ -1,0 +1,59 @@
+/**
+ * The single import point of uWebSockets.js and ultimate-express (an Express-compatible router on
+ * uWS). Also captures the listen socket so the server can stop listening (uWS 20.30 has no
+ * App.close()).
+ */
+
+import type * as UWS from 'uWebSockets.js';
+import { createRequire } from 'node:module';
+import express from 'ultimate-express';
+
+const require = createRequire(import.meta.url);
+export const uWS: typeof UWS = require('uWebSockets.js');
+export type {
+  HttpRequest,
+  HttpResponse,
+  TemplatedApp,
+  us_listen_socket,
+  WebSocket,
+  WebSocketBehavior,
+} from 'uWebSockets.js';
+export { express };
+
+export type ExpressApp = ReturnType<typeof express>;
+
+/** Listens and resolves with the bound port and a function that closes the listen socket. */
+export function listen(app: ExpressApp, host: string, port: number): Promise<{ port: number; close: () => void }> {
+  const uwsApp = (app as unknown as { uwsApp: UWS.TemplatedApp }).uwsApp;
+  let listenSocket: UWS.us_listen_socket | false = false;
+  const original = uwsApp.listen.bind(uwsApp) as (...args: unknown[]) => UWS.TemplatedApp;
+  (uwsApp as unknown as { listen: (...args: unknown[]) => UWS.TemplatedApp }).listen = (...args: unknown[]) =>
+    original(
+      ...args.map((a) =>
+        typeof a === 'function'
+          ? (socket: UWS.us_listen_socket | false) => {
+              listenSocket = socket;
+              if (socket) (a as (s: unknown) => void)(socket);
+            }
+          : a,
+      ),
+    );
+  return new Promise((resolve, reject) => {
+    try {
+      app.listen(port, host, (boundPort: number) => {
+        resolve({
+          port: boundPort,
+          close: () => {
+            if (listenSocket) uWS.us_listen_socket_close(listenSocket);
+            listenSocket = false;
+          },
+        });
+      });
+    } catch (e) {
+      reject(e);
+    }
+    setImmediate(() => {
+      if (!listenSocket) reject(new Error(`cannot listen on ${host}:${port} (address in use or no permission)`));
+    });
+  });
+}

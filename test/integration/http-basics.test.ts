@@ -1,0 +1,51 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api } from '../support/factories.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+describe('HTTP basics', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('answers /health with security headers', async () => {
+    const res = await api(server, 'GET', '/health');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: 'ok' });
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect(res.headers.get('x-frame-options')).toBe('DENY');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(res.headers.get('strict-transport-security')).toBeNull(); // plain HTTP: no HSTS
+    expect(res.headers.get('set-cookie')).toBeNull();
+  });
+
+  it('answers /ready when migrations are current', async () => {
+    const res = await api(server, 'GET', '/ready');
+    expect(res.status).toBe(200);
+  });
+
+  it('maps unknown routes, malformed JSON and oversize bodies to the error model', async () => {
+    const missing = await api(server, 'GET', '/no/such/route');
+    expect(missing.status).toBe(404);
+    expect(missing.body).toEqual({ error: { code: 'NOT_FOUND', message: expect.any(String) } });
+    const bad = await api(server, 'POST', '/no/such/route', {
+      body: '{"a":',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.code).toBe('VALIDATION_FAILED');
+    const big = await api(server, 'POST', '/no/such/route', { body: JSON.stringify({ a: 'x'.repeat(1024 * 1024) }) });
+    expect(big.status).toBe(413);
+    expect(big.body.error.code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('serves /metrics to loopback', async () => {
+    const res = await fetch(`${server.url}/metrics`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('voicechat_http_requests_total');
+  });
+});
