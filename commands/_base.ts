@@ -1,0 +1,54 @@
+/**
+ * Base of every command: shared flags (--config, --debug) and the one error mapper of the CLI —
+ * known errors become a one-line reason and a non-zero exit code; a stack trace only with --debug.
+ */
+import { Command, Flags, type Interfaces } from '@oclif/core';
+import { type Config, loadConfig } from '../src/config/index.js';
+import type { SettingKey } from '../src/config/schema.js';
+import { AppError, ConfigError } from '../src/errors.js';
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
+  (typeof BaseCommand)['baseFlags'] & T['flags']
+>;
+
+/** Exit codes: 1 general failure, 2 usage, 3 configuration/keys, 4 refused (would destroy data), 5 not found. */
+export const EXIT = { failure: 1, usage: 2, config: 3, refused: 4, notFound: 5 } as const;
+
+/** An expected failure with its exit code; printed as one line. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exit: number = EXIT.failure,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static baseFlags = {
+    config: Flags.string({ summary: 'Path of the config file (voicechat.env).', helpGroup: 'GLOBAL' }),
+    debug: Flags.boolean({ summary: 'Print stack traces on failure.', default: false, helpGroup: 'GLOBAL' }),
+  };
+
+  /** Loads the configuration: `--config`, then the usual lookup; `overrides` (from flags) win over everything. */
+  protected loadConfig(
+    configPath: string | undefined,
+    overrides: Partial<Record<SettingKey, string | number | undefined>> = {},
+  ): Config {
+    return loadConfig({ configPath, flags: overrides });
+  }
+
+  protected override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<unknown> {
+    const debug = this.argv.includes('--debug');
+    if (err.oclif?.exit !== undefined && !(err instanceof CliError)) return super.catch(err); // usage/help errors
+    let exit: number = EXIT.failure;
+    let message = err.message;
+    if (err instanceof CliError) exit = err.exit;
+    else if (err instanceof ConfigError) exit = EXIT.config;
+    else if (err instanceof AppError) exit = err.status === 404 ? EXIT.notFound : EXIT.failure;
+    else if (!debug) message = `${err.name === 'Error' ? 'error' : err.name}: ${message.split('\n')[0]}`;
+    if (debug && err.stack) this.logToStderr(err.stack);
+    return this.error(message.split('\n')[0] as string, { exit });
+  }
+}
