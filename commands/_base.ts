@@ -2,7 +2,7 @@
  * Base of every command: shared flags (--config, --debug) and the one error mapper of the CLI —
  * known errors become a one-line reason and a non-zero exit code; a stack trace only with --debug.
  */
-import { Command, Flags, type Interfaces } from '@oclif/core';
+import { Command, Flags } from '@oclif/core';
 import { type Config, loadConfig } from '../src/config/index.js';
 import type { SettingKey } from '../src/config/schema.js';
 import { AppError, ConfigError } from '../src/errors.js';
@@ -25,8 +25,8 @@ export class CliError extends Error {
   }
 }
 
-export abstract class BaseCommand<T extends typeof Command> extends Command {
-  static baseFlags = {
+export abstract class BaseCommand extends Command {
+  static override baseFlags = {
     config: Flags.string({ summary: 'Path of the config file (voicechat.env).', helpGroup: 'GLOBAL' }),
     debug: Flags.boolean({ summary: 'Print stack traces on failure.', default: false, helpGroup: 'GLOBAL' }),
   };
