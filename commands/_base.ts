@@ -7,10 +7,6 @@ import { type Config, loadConfig } from '../src/config/index.js';
 import type { SettingKey } from '../src/config/schema.js';
 import { AppError, ConfigError } from '../src/errors.js';
 
-export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
-  (typeof BaseCommand)['baseFlags'] & T['flags']
->;
-
 /** Exit codes: 1 general failure, 2 usage, 3 configuration/keys, 4 refused (would destroy data), 5 not found. */
 export const EXIT = { failure: 1, usage: 2, config: 3, refused: 4, notFound: 5 } as const;
 
