@@ -2,7 +2,7 @@
  * Password hashing with Argon2id (parameters from config, never below OWASP's m=19456 KiB, t=2, p=1).
  * Unknown users are verified against a dummy hash of the same parameters so timing does not tell.
  */
-import argon2 from 'argon2';
+import argon2, { type HashOptions } from 'argon2';
 
 export interface PasswordParams {
   argon2MemoryKib: number;
@@ -10,7 +10,7 @@ export interface PasswordParams {
   argon2Parallelism: number;
 }
 
-const opts = (p: PasswordParams) => ({
+const opts = (p: PasswordParams): HashOptions & { raw?: false } => ({
   type: argon2.argon2id,
   memoryCost: p.argon2MemoryKib,
   timeCost: p.argon2TimeCost,
