@@ -9,7 +9,9 @@ import { type Keyring, loadKeyring } from '../crypto/keyring.js';
 import { createDb, type Db, dialectOf } from '../db/knex.js';
 import { migrationStatus } from '../db/migrator.js';
 import { ConfigError } from '../errors.js';
-import { LocalEventBus } from '../events/bus.js';
+import { type EventBus, LocalEventBus } from '../events/bus.js';
+import { RedisEventBus } from '../events/redis-bus.js';
+import { Gateway } from '../gateway/Gateway.js';
 import { createHttpApp, type RouteModule } from '../http/app.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createMetrics } from '../metrics.js';
@@ -25,6 +27,7 @@ export interface CreateAppOptions {
 
 export interface VoiceChatApp {
   ctx: AppContext;
+  gateway: Gateway;
   /** Starts listening; resolves with the bound port (useful with port 0). */
   start(): Promise<{ port: number }>;
   /** Ordered, idempotent shutdown. */
@@ -57,7 +60,14 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     ? new Redis(config.redisUrl, { lazyConnect: false, enableOfflineQueue: false, maxRetriesPerRequest: 1 })
     : undefined;
   redis?.on('error', (err) => logger.warn({ err }, 'redis connection error'));
-  const bus = new LocalEventBus();
+  let bus: EventBus;
+  try {
+    bus = config.redisUrl ? await RedisEventBus.connect(config.redisUrl, logger) : new LocalEventBus();
+  } catch (e) {
+    redis?.disconnect();
+    if (ownsDb) await db.destroy();
+    throw e;
+  }
   const limits = new RateLimits({
     scale: config.rateLimitScale,
     windowScale: config.rateLimitWindowScale,
@@ -76,12 +86,15 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     sessions: new SessionGuard({ db, keyring: () => ctx.keyring, bus }),
   };
   const http = createHttpApp(ctx, routeModules);
+  // `/ws` on the same uWS app (and port) as the REST API; registered before listen.
+  const gateway = Gateway.attach(ctx, http);
 
   let closeListener: (() => void) | undefined;
   let stopped: Promise<void> | undefined;
 
   return {
     ctx,
+    gateway,
     async start() {
       const { port, close } = await listen(http, config.host, config.port);
       closeListener = close;
@@ -91,6 +104,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     stop() {
       stopped ??= (async () => {
         closeListener?.();
+        gateway.close();
         await bus.close();
         redis?.disconnect();
         if (ownsDb) await db.destroy();

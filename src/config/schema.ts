@@ -83,6 +83,8 @@ export const SETTINGS = {
     schema: z.coerce.number({ error: 'must be a number' }).positive('must be greater than 0').max(1000),
     default: '1',
   },
+  /** Gateway heartbeat interval sent in `ready`; the idle timeout is two intervals (uWS rounds to 4 s). */
+  gatewayHeartbeatMs: { env: 'VOICECHAT_GATEWAY_HEARTBEAT_MS', schema: int(4000, 600000), default: '30000' },
   metricsToken: { env: 'VOICECHAT_METRICS_TOKEN', schema: optionalString, default: '', secret: true },
   keyringPath: { env: 'VOICECHAT_KEYRING', schema: optionalString, default: '' },
   smtpUrl: { env: 'VOICECHAT_SMTP_URL', schema: url(['smtp:', 'smtps:']), default: '', secret: true },

@@ -11,10 +11,12 @@ import express from 'ultimate-express';
 const require = createRequire(import.meta.url);
 export const uWS: typeof UWS = require('uWebSockets.js');
 export type {
+  CompressOptions,
   HttpRequest,
   HttpResponse,
   TemplatedApp,
   us_listen_socket,
+  us_socket_context_t,
   WebSocket,
   WebSocketBehavior,
 } from 'uWebSockets.js';
@@ -22,9 +24,12 @@ export { express };
 
 export type ExpressApp = ReturnType<typeof express>;
 
+/** The uWS app under an ultimate-express app (one port for REST and the gateway). */
+export const uwsAppOf = (app: ExpressApp): UWS.TemplatedApp => (app as unknown as { uwsApp: UWS.TemplatedApp }).uwsApp;
+
 /** Listens and resolves with the bound port and a function that closes the listen socket. */
 export function listen(app: ExpressApp, host: string, port: number): Promise<{ port: number; close: () => void }> {
-  const uwsApp = (app as unknown as { uwsApp: UWS.TemplatedApp }).uwsApp;
+  const uwsApp = uwsAppOf(app);
   let listenSocket: UWS.us_listen_socket | false = false;
   const original = uwsApp.listen.bind(uwsApp) as (...args: unknown[]) => UWS.TemplatedApp;
   (uwsApp as unknown as { listen: (...args: unknown[]) => UWS.TemplatedApp }).listen = (...args: unknown[]) =>

@@ -1,0 +1,102 @@
+/**
+ * The multi-node event bus (REDIS_URL set): every message is delivered to this node's handlers at
+ * once, in publish order, and published on one Redis pub/sub channel tagged with this node's id; the
+ * other nodes deliver it on receipt and each node ignores its own copies. So every node sees every
+ * message exactly once (`dispatch`, `sessions_revoked`, `access_changed`), and a node's own messages
+ * never wait for a Redis round trip.
+ */
+import { Redis } from 'ioredis';
+import { randomToken } from '../crypto/random.js';
+import { ConfigError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { BusHandler, BusMessage, EventBus } from './bus.js';
+
+const KINDS = new Set(['dispatch', 'sessions_revoked', 'access_changed']);
+
+export class RedisEventBus implements EventBus {
+  readonly nodeId = randomToken(12);
+  readonly #handlers = new Set<BusHandler>();
+  readonly #pub: Redis;
+  readonly #sub: Redis;
+  readonly #channel: string;
+  readonly #logger: Logger;
+  #closed = false;
+
+  /** Connects publisher and subscriber; refuses to start when Redis cannot be reached in time. */
+  static async connect(url: string, logger: Logger, opts: { channel?: string; timeoutMs?: number } = {}) {
+    const bus = new RedisEventBus(url, logger, opts.channel ?? 'vc:bus');
+    try {
+      await Promise.race([
+        Promise.all([bus.#sub.subscribe(bus.#channel), bus.#pub.ping()]),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), opts.timeoutMs ?? 5000).unref()),
+      ]);
+    } catch (e) {
+      await bus.close();
+      throw new ConfigError([`REDIS_URL is set but Redis is unreachable (${(e as Error).message.split('\n')[0]})`]);
+    }
+    return bus;
+  }
+
+  private constructor(url: string, logger: Logger, channel: string) {
+    this.#channel = channel;
+    this.#logger = logger;
+    this.#pub = new Redis(url, { maxRetriesPerRequest: 2 });
+    this.#sub = new Redis(url, { maxRetriesPerRequest: 2 });
+    for (const r of [this.#pub, this.#sub]) r.on('error', (err) => logger.warn({ err }, 'redis bus connection error'));
+    this.#sub.on('message', (ch: string, text: string) => {
+      if (ch === this.#channel) this.#receive(text);
+    });
+  }
+
+  publish(message: BusMessage): void {
+    this.#deliver(message);
+    if (this.#closed) return;
+    let text: string;
+    try {
+      text = JSON.stringify({ n: this.nodeId, m: message });
+    } catch (err) {
+      this.#logger.error({ err, kind: message.kind }, 'bus message not serialisable');
+      return;
+    }
+    this.#pub.publish(this.#channel, text).catch((err) => this.#logger.error({ err }, 'redis bus publish failed'));
+  }
+
+  subscribe(handler: BusHandler): () => void {
+    this.#handlers.add(handler);
+    return () => this.#handlers.delete(handler);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#handlers.clear();
+    this.#sub.disconnect();
+    this.#pub.disconnect();
+  }
+
+  #receive(text: string): void {
+    let envelope: { n?: unknown; m?: { kind?: unknown } };
+    try {
+      envelope = JSON.parse(text);
+    } catch {
+      this.#logger.warn('malformed redis bus message ignored');
+      return;
+    }
+    if (envelope.n === this.nodeId) return;
+    if (!envelope.m || typeof envelope.m.kind !== 'string' || !KINDS.has(envelope.m.kind)) {
+      this.#logger.warn('unknown redis bus message ignored');
+      return;
+    }
+    this.#deliver(envelope.m as BusMessage);
+  }
+
+  #deliver(message: BusMessage): void {
+    for (const h of this.#handlers) {
+      try {
+        h(message);
+      } catch (err) {
+        this.#logger.error({ err, kind: message.kind }, 'bus handler failed');
+      }
+    }
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * The rules of the `/ws` upgrade that need no I/O: where the token may come from (only the
+ * `access_token.<jwt>` subprotocol, never the URL or a cookie), which browser origins may connect,
+ * and the client address for the per-IP upgrade limit.
+ */
+import { BlockList, isIP } from 'node:net';
+import type { Config } from '../config/index.js';
+import { errors } from '../errors.js';
+import { normalizeIp } from '../http/app.js';
+
+export const TOKEN_PROTOCOL_PREFIX = 'access_token.';
+export const SELECTED_PROTOCOL = 'access_token';
+
+/** The JWT from `Sec-WebSocket-Protocol: access_token.<jwt>, access_token`, or undefined. */
+export function tokenFromProtocols(header: string): string | undefined {
+  const offered = header
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  // Without the bare `access_token` we could only answer by echoing the token: refuse instead.
+  if (!offered.includes(SELECTED_PROTOCOL)) return undefined;
+  const withToken = offered.filter((p) => p.startsWith(TOKEN_PROTOCOL_PREFIX));
+  if (withToken.length !== 1) return undefined;
+  const token = (withToken[0] as string).slice(TOKEN_PROTOCOL_PREFIX.length);
+  return token.length > 0 && token.length <= 4096 ? token : undefined;
+}
+
+const JWT_LIKE = /eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+/;
+const TOKEN_PARAM = /(^|&)[^=&]*(token|jwt|auth|bearer|session)[^=&]*=/i;
+
+/** Throws 401 when the query string carries anything that looks like a credential. */
+export function refuseTokenInUrl(query: string): void {
+  if (!query) return;
+  let decoded = query;
+  try {
+    decoded = decodeURIComponent(query);
+  } catch {}
+  if (TOKEN_PARAM.test(query) || JWT_LIKE.test(decoded)) {
+    throw errors.unauthenticated('Tokens in the URL are not accepted; use the access_token subprotocol.');
+  }
+}
+
+const originOf = (url: string): string | undefined => {
+  try {
+    const u = new URL(url);
+    return u.origin === 'null' ? undefined : u.origin.toLowerCase();
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * DESIGN.md §7: no Origin (native client) → allowed; else it must be in VOICECHAT_ALLOWED_ORIGINS, else
+ * equal the origin of VOICECHAT_PUBLIC_URL, else (nothing configured) match the request's Host.
+ */
+export function originAllowed(config: Config, origin: string, host: string): boolean {
+  if (!origin) return true;
+  const given = originOf(origin);
+  if (!given) return false;
+  if (config.allowedOrigins.length > 0) return config.allowedOrigins.some((o) => originOf(o) === given);
+  if (config.publicUrl) return originOf(config.publicUrl) === given;
+  if (!host) return false;
+  return new URL(given).host === host.toLowerCase();
+}
+
+/** Text form of a uWS binary/text address; IPv4-mapped IPv6 is shown as IPv4. */
+export function peerAddress(raw: ArrayBuffer): string {
+  const text = Buffer.from(raw).toString();
+  const mapped = /^(?:0{4}:){5}ffff:([0-9a-f]{4}):([0-9a-f]{4})$/i.exec(text);
+  if (mapped) {
+    const a = Number.parseInt(mapped[1] as string, 16);
+    const b = Number.parseInt(mapped[2] as string, 16);
+    return `${a >> 8}.${a & 255}.${b >> 8}.${b & 255}`;
+  }
+  return normalizeIp(text);
+}
+
+const trustLists = new WeakMap<string[], BlockList>();
+
+/** VOICECHAT_TRUSTED_PROXIES as a BlockList: addresses, CIDR ranges and the keyword `loopback`. */
+function trustList(entries: string[]): BlockList {
+  let list = trustLists.get(entries);
+  if (list) return list;
+  list = new BlockList();
+  for (const raw of entries) {
+    const entry = raw === 'loopback' ? '127.0.0.0/8' : raw;
+    if (raw === 'loopback') list.addAddress('::1', 'ipv6');
+    const [addr = '', bits] = entry.split('/');
+    const family = isIP(addr) === 6 ? 'ipv6' : isIP(addr) === 4 ? 'ipv4' : undefined;
+    if (!family) continue;
+    if (bits === undefined) list.addAddress(addr, family);
+    else list.addSubnet(addr, Number(bits), family);
+  }
+  trustLists.set(entries, list);
+  return list;
+}
+
+const trusted = (list: BlockList, ip: string) => {
+  const family = isIP(ip) === 6 ? 'ipv6' : isIP(ip) === 4 ? 'ipv4' : undefined;
+  return family ? list.check(ip, family) : false;
+};
+
+/**
+ * The client address: the peer, or — when the peer is a trusted proxy — the nearest X-Forwarded-For
+ * hop that is not itself trusted (the HTTP side applies the same rule through Express `trust proxy`).
+ */
+export function upgradeClientIp(config: Config, peer: string, forwardedFor: string): string {
+  if (config.trustedProxies.length === 0 || !forwardedFor) return peer;
+  const list = trustList(config.trustedProxies);
+  if (!trusted(list, peer)) return peer;
+  const hops = forwardedFor
+    .split(',')
+    .map((h) => normalizeIp(h.trim()))
+    .filter(Boolean);
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = hops[i] as string;
+    if (!isIP(hop)) return peer;
+    if (!trusted(list, hop)) return hop;
+  }
+  return hops[0] ?? peer;
+}
