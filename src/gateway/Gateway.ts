@@ -203,9 +203,9 @@ export class Gateway {
   #open(ws: WS): void {
     const c = ws.getUserData();
     this.#conns.add(ws);
-    let mine = this.#byUser.get(c.userId);
-    if (!mine) this.#byUser.set(c.userId, (mine = new Set()));
-    mine.add(ws);
+    const mine = this.#byUser.get(c.userId);
+    if (mine) mine.add(ws);
+    else this.#byUser.set(c.userId, new Set([ws]));
     this.#ctx.metrics.gatewayConnections.inc();
     this.#resumable.set(c.gsid, { userId: c.userId, authSid: c.authSid, closedAt: undefined });
     const init = this.#sendReady(ws, true)
