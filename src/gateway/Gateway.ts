@@ -42,6 +42,12 @@ export const BACKPRESSURE_CAP = 1024 * 1024;
 export const OPS_PER_WINDOW = 120;
 export const OPS_WINDOW_MS = 60_000;
 export const MAX_MALFORMED = 10;
+/**
+ * Backpressure is checked every 100 ms and whenever this many bytes were published since the last
+ * check, so a slow socket is caught at most this far past the cap — well below uWS's own ceiling
+ * (2 × cap), which keeps room for the 4008 close frame.
+ */
+const SWEEP_EVERY_BYTES = 256 * 1024;
 export const RESUME_WINDOW_MS = 60_000;
 
 /** Per-connection state (uWS user data). Kept small: 10,000 idle connections must fit in 150 MB. */
@@ -92,6 +98,8 @@ export class Gateway {
   readonly #unsubscribeBus: () => void;
   #seq = 0;
   #accessEpoch = 0;
+  /** Bytes published since the last backpressure sweep (no socket can have gained more). */
+  #publishedSinceSweep = 0;
   #queue: BusMessage[] = [];
   #queueHead = 0;
   #draining = false;
@@ -415,7 +423,7 @@ export class Gateway {
   #send(ws: WS, frame: string): void {
     const c = ws.getUserData();
     if (c.closed) return;
-    if (ws.send(frame, false, false) === 2) this.#slowConsumer(ws);
+    if (ws.send(frame, false, false) === 2 || ws.getBufferedAmount() > BACKPRESSURE_CAP) this.#slowConsumer(ws);
   }
 
   // ── bus consumption (in order) ───────────────────────────────────────────────────────────────
@@ -455,6 +463,8 @@ export class Gateway {
     this.#replay.push({ seq, topic: m.topic, frame, at: Date.now() });
     this.#app.publish(m.topic, frame, false, false);
     this.#ctx.metrics.gatewayEvents.inc();
+    this.#publishedSinceSweep += frame.length;
+    if (this.#publishedSinceSweep > SWEEP_EVERY_BYTES) this.#sweepBackpressure();
   }
 
   #revoke(m: SessionsRevokedMessage): void {
@@ -586,6 +596,7 @@ export class Gateway {
   }
 
   #sweepBackpressure(): void {
+    this.#publishedSinceSweep = 0;
     for (const ws of this.#conns) if (ws.getBufferedAmount() > BACKPRESSURE_CAP) this.#slowConsumer(ws);
   }
 

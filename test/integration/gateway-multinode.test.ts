@@ -1,0 +1,122 @@
+/**
+ * Multi-node: two server processes sharing one database and Redis. An event published on node A (as a
+ * REST mutation there does after its commit) reaches sockets on node B and on node A exactly once;
+ * session revocation and access changes cross nodes too.
+ */
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signAccessToken } from '../../src/auth/tokens.js';
+import { Keyring } from '../../src/crypto/keyring.js';
+import { hashToken, randomToken } from '../../src/crypto/random.js';
+import { newId, nowMs } from '../../src/ids.js';
+import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { createGuildFixture, type GuildFixture, removeMember } from '../support/gateway-fixtures.js';
+import { type NodeProcess, startNodeProcess } from '../support/nodes.js';
+import { GatewayClient } from '../support/ws.js';
+
+const REDIS_URL = process.env.VOICECHAT_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+describe('gateway on two nodes', () => {
+  let database: TestDatabase;
+  let keyring: Keyring;
+  let a: NodeProcess;
+  let b: NodeProcess;
+  let g: GuildFixture;
+  const users: { id: string; token: string; sid: string }[] = [];
+
+  async function user() {
+    const id = newId();
+    const sid = newId();
+    const now = nowMs();
+    await database.db('users').insert({
+      id,
+      username: `mn_${Math.random().toString(36).slice(2, 10)}`,
+      password_hash: 'x',
+      created_at: now,
+      updated_at: now,
+    });
+    await database.db('sessions').insert({
+      id: sid,
+      family_id: sid,
+      user_id: id,
+      token_hash: hashToken(randomToken()),
+      created_at: now,
+      expires_at: now + 3600_000,
+    });
+    const u = { id, sid, token: signAccessToken(keyring, { userId: id, sessionId: sid }, 900) };
+    users.push(u);
+    return u;
+  }
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    keyring = Keyring.generate();
+    const keyringFile = path.join(database.dir, 'keys.json');
+    keyring.save(keyringFile);
+    const env = {
+      VOICECHAT_DATA_DIR: database.dir,
+      VOICECHAT_DATABASE_URL: database.databaseUrl,
+      VOICECHAT_KEYRING: keyringFile,
+      VOICECHAT_LOG_LEVEL: 'warn',
+      VOICECHAT_RATE_LIMIT_SCALE: '50',
+      REDIS_URL,
+    };
+    [a, b] = await Promise.all([startNodeProcess(env), startNodeProcess(env)]);
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await database?.drop();
+  });
+
+  it('delivers an event published on node A to sockets on both nodes exactly once', async () => {
+    const author = await user();
+    const reader = await user();
+    g = await createGuildFixture(database.db, author.id, [reader.id]);
+    const onB = await GatewayClient.ready(b.wsUrl, reader.token);
+    const onA = await GatewayClient.ready(a.wsUrl, author.token);
+    const say = (content: string) =>
+      a.publish({
+        kind: 'dispatch',
+        topic: `channel:${g.generalId}`,
+        type: 'message_new',
+        data: { id: newId(), channel_id: g.generalId, content },
+      });
+    say('across nodes');
+    say('barrier');
+    for (const c of [onB.client, onA.client]) {
+      await c.event('message_new', (d) => d.content === 'barrier');
+      expect(c.events('message_new').map((f) => f.data.content)).toEqual(['across nodes', 'barrier']);
+    }
+    // and the other way round
+    b.publish({
+      kind: 'dispatch',
+      topic: `channel:${g.generalId}`,
+      type: 'message_new',
+      data: { id: newId(), content: 'from b' },
+    });
+    say('barrier 2');
+    for (const c of [onB.client, onA.client]) {
+      await c.event('message_new', (d) => d.content === 'barrier 2');
+      expect(c.events('message_new').filter((f) => f.data.content === 'from b')).toHaveLength(1);
+    }
+    onA.client.close();
+    onB.client.close();
+  });
+
+  it('applies access changes and session revocation published on the other node', async () => {
+    const kicked = await user();
+    await database.db('guild_members').insert({ guild_id: g.guildId, user_id: kicked.id, joined_at: nowMs() });
+    const onB = await GatewayClient.ready(b.wsUrl, kicked.token);
+    await removeMember(database.db, g.guildId, kicked.id);
+    a.publish({ kind: 'access_changed', guildId: g.guildId, userIds: [kicked.id] });
+    a.publish({ kind: 'dispatch', topic: `channel:${g.generalId}`, type: 'message_new', data: { content: 'gone' } });
+    a.publish({ kind: 'dispatch', topic: `user:${kicked.id}`, type: 'barrier', data: {} });
+    await onB.client.event('barrier');
+    expect(onB.client.events('message_new')).toHaveLength(0);
+    expect((await onB.client.event('member_leave')).data.guild_id).toBe(g.guildId);
+
+    a.publish({ kind: 'sessions_revoked', userId: kicked.id, sessionIds: 'all' });
+    await onB.client.event('session_revoked');
+    expect((await onB.client.closed).code).toBe(4001);
+  });
+});

@@ -1,0 +1,69 @@
+/**
+ * Spawns server nodes as separate processes (real multi-node: separate uWS apps, separate buses)
+ * sharing one database and keyring; used by the multi-node test and the gateway benchmark.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BusMessage } from '../../src/events/bus.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+export interface NodeProcess {
+  child: ChildProcess;
+  port: number;
+  url: string;
+  wsUrl: string;
+  /** Publishes on this node's bus (what a REST mutation on this node does after its commit). */
+  publish(message: BusMessage): void;
+  stats(): Promise<{ rss: number; connections: number }>;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export function startNodeProcess(env: Record<string, string>): Promise<NodeProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'node-process.ts')], {
+    env: { PATH: process.env.PATH ?? '', VOICECHAT_HOST: '127.0.0.1', VOICECHAT_PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d) => {
+    out += d.toString();
+  });
+  child.stderr?.on('data', (d) => {
+    out += d.toString();
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`node did not start: ${out}`)), 30_000);
+    child.once('exit', (code) => reject(new Error(`node exited ${code}: ${out}`)));
+    child.on('message', function onMessage(m: { type: string; port: number }) {
+      if (m.type !== 'listening') return;
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      resolve({
+        child,
+        port: m.port,
+        url: `http://127.0.0.1:${m.port}`,
+        wsUrl: `ws://127.0.0.1:${m.port}/ws`,
+        publish: (message) => child.send({ type: 'publish', message }),
+        stats: () =>
+          new Promise((res) => {
+            child.on('message', function onStats(s: { type: string; rss: number; connections: number }) {
+              if (s.type !== 'stats') return;
+              child.off('message', onStats);
+              res({ rss: s.rss, connections: s.connections });
+            });
+            child.send({ type: 'stats' });
+          }),
+        output: () => out,
+        stop: () =>
+          new Promise((res) => {
+            if (child.exitCode !== null) return res();
+            child.once('exit', () => res());
+            child.send({ type: 'stop' });
+            setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+          }),
+      });
+    });
+  });
+}
