@@ -1,7 +1,7 @@
 /**
  * A whole server node in its own process (run under tsx by `startNodeProcess`): createApp from the
  * environment it was given, listen, report the port over IPC, and obey `publish` (a bus message, as a
- * REST mutation would publish after its commit) and `stop` messages.
+ * REST mutation would publish after its commit), `burst` (benchmark), `stats` and `stop` messages.
  */
 import { createApp } from '../../src/app/create-app.js';
 import { loadConfig } from '../../src/config/index.js';
@@ -11,8 +11,16 @@ const config = loadConfig({ env: process.env as Record<string, string> });
 const app = await createApp(config);
 const { port } = await app.start();
 process.send?.({ type: 'listening', port });
-process.on('message', (m: { type: string; message?: BusMessage }) => {
-  if (m.type === 'publish' && m.message) app.ctx.bus.publish(m.message);
+process.on('message', (m: { type: string; message?: BusMessage; count?: number; ack?: boolean }) => {
+  if (m.type === 'publish' && m.message) {
+    app.ctx.bus.publish(m.message);
+    if (m.ack) process.send?.({ type: 'ack' });
+  }
+  // Benchmark hook: `count` copies of a dispatch in one loop, data.n = 0…count-1 (a publish burst).
+  if (m.type === 'burst' && m.message?.kind === 'dispatch') {
+    const base = m.message;
+    for (let n = 0; n < (m.count ?? 0); n++) app.ctx.bus.publish({ ...base, data: { ...(base.data as object), n } });
+  }
   if (m.type === 'stats')
     process.send?.({ type: 'stats', rss: process.memoryUsage().rss, connections: app.gateway.connectionCount });
   if (m.type === 'stop') void app.stop().then(() => process.exit(0));

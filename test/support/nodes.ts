@@ -16,13 +16,20 @@ export interface NodeProcess {
   wsUrl: string;
   /** Publishes on this node's bus (what a REST mutation on this node does after its commit). */
   publish(message: BusMessage): void;
+  /** Publishes and resolves once the node has done so (an IPC round trip, like awaiting a REST call). */
+  publishAcked(message: BusMessage): Promise<void>;
+  /** `count` copies of a dispatch published in one loop on the node (data.n = 0…count-1). */
+  burst(message: BusMessage, count: number): void;
   stats(): Promise<{ rss: number; connections: number }>;
   output(): string;
   stop(): Promise<void>;
 }
 
-export function startNodeProcess(env: Record<string, string>): Promise<NodeProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'node-process.ts')], {
+export function startNodeProcess(
+  env: Record<string, string>,
+  script = path.join(here, 'node-process.ts'),
+): Promise<NodeProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
     env: { PATH: process.env.PATH ?? '', VOICECHAT_HOST: '127.0.0.1', VOICECHAT_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
@@ -46,6 +53,16 @@ export function startNodeProcess(env: Record<string, string>): Promise<NodeProce
         url: `http://127.0.0.1:${m.port}`,
         wsUrl: `ws://127.0.0.1:${m.port}/ws`,
         publish: (message) => child.send({ type: 'publish', message }),
+        publishAcked: (message) =>
+          new Promise<void>((res) => {
+            child.on('message', function onAck(a: { type: string }) {
+              if (a.type !== 'ack') return;
+              child.off('message', onAck);
+              res();
+            });
+            child.send({ type: 'publish', message, ack: true });
+          }),
+        burst: (message, count) => child.send({ type: 'burst', message, count }),
         stats: () =>
           new Promise((res) => {
             child.on('message', function onStats(s: { type: string; rss: number; connections: number }) {
