@@ -6,7 +6,7 @@
 
 const MAX_BYTES = 255;
 // C0/C1 controls (NUL included) and bidi overrides/isolates (extension spoofing like "gnp.exe").
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const UNSAFE = /[\p{Cc}\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu;
 
 function truncateUtf8(s: string, maxBytes: number): string {
   if (Buffer.byteLength(s, 'utf8') <= maxBytes) return s;
