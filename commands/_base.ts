@@ -51,7 +51,7 @@ export abstract class BaseCommand extends Command {
     else if (err instanceof ConfigError) exit = EXIT.config;
     else if (err instanceof SetupError) exit = err.kind === 'exists' ? EXIT.refused : EXIT.failure;
     else if (err instanceof AppError) exit = err.status === 404 ? EXIT.notFound : EXIT.failure;
-    else if (!debug) message = `${err.name === 'Error' ? 'error' : err.name}: ${message.split('\n')[0]}`;
+    else if (err.name !== 'Error') message = `${err.name}: ${message}`;
     if (debug && err.stack) this.logToStderr(err.stack);
     // Printed here, on one line, rather than by oclif (which wraps long lines and, in development
     // mode, adds a stack trace); the thrown error only carries the exit code.
