@@ -11,6 +11,7 @@ import { migrationStatus } from '../db/migrator.js';
 import { ConfigError } from '../errors.js';
 import { LocalEventBus } from '../events/bus.js';
 import { createHttpApp, type RouteModule } from '../http/app.js';
+import { authRoutes } from '../http/routes/auth.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createMetrics } from '../metrics.js';
 import { listen } from '../net/uws.js';
@@ -31,7 +32,7 @@ export interface VoiceChatApp {
   stop(): Promise<void>;
 }
 
-const routeModules: RouteModule[] = [];
+const routeModules: RouteModule[] = [authRoutes];
 
 /** Refuses to start when keys are missing/invalid or migrations are pending. */
 export async function createApp(config: Config, opts: CreateAppOptions = {}): Promise<VoiceChatApp> {
@@ -61,6 +62,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
   const limits = new RateLimits({
     scale: config.rateLimitScale,
     windowScale: config.rateLimitWindowScale,
+    prefix: config.redisPrefix,
     logger,
     ...(redis ? { redis } : {}),
   });
