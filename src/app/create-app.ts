@@ -11,6 +11,7 @@ import { migrationStatus } from '../db/migrator.js';
 import { ConfigError } from '../errors.js';
 import { LocalEventBus } from '../events/bus.js';
 import { createHttpApp, type RouteModule } from '../http/app.js';
+import { authRoutes } from '../http/routes/auth.js';
 import { channelRoutes } from '../http/routes/channels.js';
 import { guildRoutes } from '../http/routes/guilds.js';
 import { messageRoutes } from '../http/routes/messages.js';
@@ -35,7 +36,7 @@ export interface VoiceChatApp {
   stop(): Promise<void>;
 }
 
-const routeModules: RouteModule[] = [guildRoutes, channelRoutes, messageRoutes, uploadRoutes];
+const routeModules: RouteModule[] = [authRoutes, guildRoutes, channelRoutes, messageRoutes, uploadRoutes];
 
 /** Refuses to start when keys are missing/invalid or migrations are pending. */
 export async function createApp(config: Config, opts: CreateAppOptions = {}): Promise<VoiceChatApp> {
@@ -65,6 +66,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
   const limits = new RateLimits({
     scale: config.rateLimitScale,
     windowScale: config.rateLimitWindowScale,
+    prefix: config.redisPrefix,
     logger,
     ...(redis ? { redis } : {}),
   });
