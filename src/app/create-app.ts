@@ -13,6 +13,11 @@ import { type EventBus, LocalEventBus } from '../events/bus.js';
 import { RedisEventBus } from '../events/redis-bus.js';
 import { Gateway } from '../gateway/Gateway.js';
 import { createHttpApp, type RouteModule } from '../http/app.js';
+import { authRoutes } from '../http/routes/auth.js';
+import { channelRoutes } from '../http/routes/channels.js';
+import { guildRoutes } from '../http/routes/guilds.js';
+import { messageRoutes } from '../http/routes/messages.js';
+import { uploadRoutes } from '../http/routes/uploads.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createMetrics } from '../metrics.js';
 import { listen } from '../net/uws.js';
@@ -34,7 +39,7 @@ export interface VoiceChatApp {
   stop(): Promise<void>;
 }
 
-const routeModules: RouteModule[] = [];
+const routeModules: RouteModule[] = [authRoutes, guildRoutes, channelRoutes, messageRoutes, uploadRoutes];
 
 /** Refuses to start when keys are missing/invalid or migrations are pending. */
 export async function createApp(config: Config, opts: CreateAppOptions = {}): Promise<VoiceChatApp> {
@@ -71,6 +76,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
   const limits = new RateLimits({
     scale: config.rateLimitScale,
     windowScale: config.rateLimitWindowScale,
+    prefix: config.redisPrefix,
     logger,
     ...(redis ? { redis } : {}),
   });

@@ -65,6 +65,12 @@ export const SETTINGS = {
   turnUrls: { env: 'VOICECHAT_TURN_URLS', schema: list, default: '' },
   turnSecret: { env: 'VOICECHAT_TURN_SECRET', schema: optionalString, default: '', secret: true },
   redisUrl: { env: 'REDIS_URL', schema: url(['redis:', 'rediss:']), default: '', secret: true },
+  /** Prefix of every Redis key, so several deployments (or test servers) can share one Redis. */
+  redisPrefix: {
+    env: 'VOICECHAT_REDIS_PREFIX',
+    schema: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 of [A-Za-z0-9_.-]'),
+    default: 'vc',
+  },
   uploadMaxBytes: { env: 'VOICECHAT_UPLOAD_MAX_BYTES', schema: int(1, 104857600), default: '52428800' },
   logLevel: {
     env: 'VOICECHAT_LOG_LEVEL',

@@ -35,6 +35,9 @@ export function createHttpApp(ctx: AppContext, modules: RouteModule[]): ExpressA
   });
   app.disable('x-powered-by');
   app.set('etag', false);
+  // Without this ultimate-express rethrows a rejected async handler as an unhandled rejection and the
+  // request never gets an answer; with it the rejection reaches the error mapper like a sync throw.
+  app.set('catch async errors', true);
   if (config.trustedProxies.length > 0) app.set('trust proxy', config.trustedProxies);
 
   app.use(

@@ -25,8 +25,11 @@ export const RULES = {
   login_ip: { points: 5, durationSec: 60, failClosed: true },
   login_failures_ip: { points: 10, durationSec: 300, blockSec: 900, failClosed: true },
   register_ip: { points: 5, durationSec: 3600, failClosed: true },
+  /** forgot-password and reset-password share these budgets (5 per hour per IP and per account). */
   password_reset_ip: { points: 5, durationSec: 3600, failClosed: true },
   password_reset_account: { points: 5, durationSec: 3600, failClosed: true },
+  /** Re-entering one's password (change, MFA setup/disable) with a stolen access token. */
+  password_confirm_user: { points: 10, durationSec: 300, failClosed: true },
   message_user: { points: 10, durationSec: 10 },
   upload_user: { points: 5, durationSec: 60 },
   ws_upgrade_ip: { points: 10, durationSec: 60 },
@@ -70,12 +73,15 @@ export class RateLimits {
   #limiter(name: string, rule: LimitRule): RateLimiterAbstract {
     let l = this.#limiters.get(name);
     if (!l) {
-      const { scale, windowScale, redis, prefix = 'vc' } = this.#opts;
+      const { windowScale, redis, prefix = 'vc' } = this.#opts;
+      // The Redis store counts whole seconds (a 0 would mean "never expires"), the memory store
+      // milliseconds: shrunk test windows stay fractional in memory and round up to 1 s in Redis.
+      const seconds = (s: number) => (redis ? Math.max(1, Math.ceil(s)) : Math.max(0.01, Math.round(s * 1000) / 1000));
       const base = {
         keyPrefix: `${prefix}:rl:${name}`,
-        points: Math.max(1, Math.round(rule.points * scale)),
-        duration: Math.max(1, Math.round(rule.durationSec * windowScale)) as number,
-        blockDuration: rule.blockSec ? Math.max(1, Math.round(rule.blockSec * windowScale)) : 0,
+        points: this.allowance(name as RuleName),
+        duration: seconds(rule.durationSec * windowScale),
+        blockDuration: rule.blockSec ? seconds(rule.blockSec * windowScale) : 0,
       };
       l = redis
         ? new RateLimiterRedis({ ...base, storeClient: redis, rejectIfRedisNotReady: true })
@@ -83,6 +89,28 @@ export class RateLimits {
       this.#limiters.set(name, l);
     }
     return l;
+  }
+
+  /** The scaled number of events a rule allows per window. */
+  allowance(name: RuleName): number {
+    return Math.max(1, Math.round((RULES[name] as LimitRule).points * this.#opts.scale));
+  }
+
+  /**
+   * Counts one failure without refusing this request; once the allowance is used up the key is
+   * blocked for the rule's blockSec (checked by `retryAfter`). Used for "N failures → block".
+   */
+  async penalize(name: RuleName, key: string): Promise<void> {
+    const rule: LimitRule = RULES[name];
+    try {
+      const limiter = this.#limiter(name, rule);
+      const res = await limiter.penalty(key, 1);
+      if (rule.blockSec && res.consumedPoints >= this.allowance(name)) {
+        await limiter.block(key, limiter.blockDuration);
+      }
+    } catch (e) {
+      this.#opts.logger.error({ err: e, limit: name }, 'rate-limit store unavailable');
+    }
   }
 
   /** Counts one event; throws 429 RATE_LIMITED (with Retry-After) when over the limit. */
@@ -103,8 +131,7 @@ export class RateLimits {
     try {
       const res = await this.#limiter(name, rule).get(key);
       if (!res) return 0;
-      const limit = Math.max(1, Math.round(rule.points * this.#opts.scale));
-      return res.consumedPoints > limit ? Math.ceil(res.msBeforeNext / 1000) : 0;
+      return res.consumedPoints > this.allowance(name) ? Math.ceil(res.msBeforeNext / 1000) : 0;
     } catch (e) {
       this.#opts.logger.error({ err: e, limit: name }, 'rate-limit store unavailable');
       return rule.failClosed ? 60 : 0;

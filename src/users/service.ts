@@ -1,10 +1,16 @@
-/** User verbs shared by registration, `init` and `voicechat users`. */
+/**
+ * User verbs shared by registration, `init` and `voicechat users`: creating users and the admin's
+ * everyday actions (list, unlock, disable MFA, set admin). Every admin verb writes an `admin.*` audit
+ * row in the same transaction as its change.
+ */
 import type { Knex } from 'knex';
+import { recordAudit } from '../audit/writer.js';
 import { hashPassword, type PasswordParams } from '../auth/passwords.js';
 import type { Db } from '../db/knex.js';
 import { errors } from '../errors.js';
 import { newId, nowMs } from '../ids.js';
 import type { UserRow } from './presenter.js';
+import * as repo from './repo.js';
 import { emailSchema, passwordSchema, usernameSchema } from './schema.js';
 
 export interface NewUser {
@@ -15,8 +21,11 @@ export interface NewUser {
   isAdmin?: boolean;
 }
 
-/** Validates, hashes (Argon2id) and inserts a user; CONFLICT when the username is taken. */
-export async function createUser(db: Db | Knex.Transaction, params: PasswordParams, input: NewUser): Promise<UserRow> {
+/** Validates the fields and hashes the password (no database access, so it can run before a transaction). */
+export async function prepareUser(
+  params: PasswordParams,
+  input: NewUser,
+): Promise<UserRow & { password_hash: string }> {
   const problems: { path: string; message: string }[] = [];
   const u = usernameSchema.safeParse(input.username);
   if (!u.success) problems.push({ path: 'username', message: u.error.issues[0]?.message ?? 'invalid' });
@@ -27,10 +36,8 @@ export async function createUser(db: Db | Knex.Transaction, params: PasswordPara
     if (!e.success) problems.push({ path: 'email', message: e.error.issues[0]?.message ?? 'invalid' });
   }
   if (problems.length) throw errors.validation('The user is not valid.', problems);
-  const existing = await db('users').where({ username: input.username }).first('id');
-  if (existing) throw errors.conflict('That username is taken.');
   const now = nowMs();
-  const row = {
+  return {
     id: newId(),
     username: input.username,
     email: input.email ?? null,
@@ -41,6 +48,120 @@ export async function createUser(db: Db | Knex.Transaction, params: PasswordPara
     updated_at: now,
     password_changed_at: now,
   };
-  await db('users').insert(row);
+}
+
+/** Inserts a prepared user; CONFLICT when the username is taken. */
+export async function insertUser(db: Db | Knex.Transaction, row: UserRow): Promise<UserRow> {
+  if (await repo.findByUsername(db, row.username)) throw errors.conflict('That username is taken.');
+  await repo.insert(db, row);
   return row;
+}
+
+/** Validates, hashes (Argon2id) and inserts a user; CONFLICT when the username is taken. */
+export async function createUser(db: Db | Knex.Transaction, params: PasswordParams, input: NewUser): Promise<UserRow> {
+  return insertUser(db, await prepareUser(params, input));
+}
+
+/** Looks a user up by name for the CLI; NOT_FOUND names the user (the admin typed it). */
+export async function requireUserByName(db: Db | Knex.Transaction, username: string): Promise<UserRow> {
+  const user = await repo.findByUsername(db, username);
+  if (!user) throw errors.notFound(`No user named "${username}".`);
+  return user;
+}
+
+export interface UserListing {
+  id: string;
+  username: string;
+  display_name: string | null;
+  email: string | null;
+  is_admin: boolean;
+  mfa_enabled: boolean;
+  locked_until: string | null;
+  disabled: boolean;
+  created_at: string | null;
+}
+
+export async function listUsers(db: Db): Promise<UserListing[]> {
+  const now = nowMs();
+  return (await repo.listAll(db)).map((u) => ({
+    id: u.id,
+    username: u.username,
+    display_name: u.display_name ?? null,
+    email: u.email ?? null,
+    is_admin: Boolean(u.is_admin),
+    mfa_enabled: Boolean(u.mfa_enabled),
+    locked_until:
+      u.locked_until && Number(u.locked_until) > now ? new Date(Number(u.locked_until)).toISOString() : null,
+    disabled: Boolean(u.disabled_at),
+    created_at: new Date(Number(u.created_at)).toISOString(),
+  }));
+}
+
+/** `voicechat users create`: audited as admin.user_create. */
+export async function adminCreateUser(db: Db, params: PasswordParams, input: NewUser): Promise<UserRow> {
+  const row = await prepareUser(params, input);
+  return db.transaction(async (trx) => {
+    await insertUser(trx, row);
+    await recordAudit(trx, {
+      action: 'admin.user_create',
+      userId: row.id,
+      resourceType: 'user',
+      resourceId: row.id,
+      metadata: { username: row.username, is_admin: Boolean(row.is_admin), via: 'cli' },
+    });
+    return row;
+  });
+}
+
+/** Clears the lockout and the failure counter. */
+export async function unlockUser(db: Db, username: string): Promise<UserRow> {
+  return db.transaction(async (trx) => {
+    const user = await requireUserByName(trx, username);
+    await repo.update(trx, user.id, { failed_login_count: 0, locked_until: null });
+    await recordAudit(trx, {
+      action: 'admin.unlock',
+      userId: user.id,
+      resourceType: 'user',
+      resourceId: user.id,
+      metadata: { via: 'cli' },
+    });
+    return user;
+  });
+}
+
+/** Turns MFA off for a user who lost their authenticator and backup codes. */
+export async function adminDisableMfa(db: Db, username: string): Promise<{ user: UserRow; wasEnabled: boolean }> {
+  return db.transaction(async (trx) => {
+    const user = await requireUserByName(trx, username);
+    await repo.update(trx, user.id, {
+      mfa_enabled: false,
+      mfa_secret: null,
+      mfa_pending_secret: null,
+      mfa_last_step: null,
+    });
+    await trx('mfa_backup_codes').where({ user_id: user.id }).delete();
+    await recordAudit(trx, {
+      action: 'admin.mfa_disable',
+      userId: user.id,
+      resourceType: 'user',
+      resourceId: user.id,
+      metadata: { via: 'cli', was_enabled: Boolean(user.mfa_enabled) },
+    });
+    return { user, wasEnabled: Boolean(user.mfa_enabled) };
+  });
+}
+
+export async function setAdmin(db: Db, username: string, isAdmin: boolean): Promise<UserRow> {
+  return db.transaction(async (trx) => {
+    const user = await requireUserByName(trx, username);
+    await repo.update(trx, user.id, { is_admin: isAdmin });
+    await recordAudit(trx, {
+      action: 'admin.set_admin',
+      userId: user.id,
+      resourceType: 'user',
+      resourceId: user.id,
+      metadata: { via: 'cli', is_admin: isAdmin },
+    });
+    return { ...user, is_admin: isAdmin };
+  });
 }

@@ -1,0 +1,419 @@
+/**
+ * Account verbs: register, login (with lockout and the second factor), refresh rotation with reuse
+ * detection, logout, session listing and revocation, profile and password change. Every change is
+ * audited in its own transaction; `sessions_revoked` is published on the bus after the commit so the
+ * gateway and every node's session cache drop the revoked sessions at once.
+ */
+import type { Knex } from 'knex';
+import type { AppContext } from '../app/context.js';
+import { recordAudit } from '../audit/writer.js';
+import { hashToken, randomToken } from '../crypto/random.js';
+import { errors } from '../errors.js';
+import { newId, nowMs } from '../ids.js';
+import { ipKey } from '../ratelimit/index.js';
+import { presentSelf } from '../users/presenter.js';
+import { insertUser, prepareUser } from '../users/service.js';
+import { checkSecondFactor } from './mfa.js';
+import { hashPassword, needsRehash, verifyDummy, verifyPassword } from './passwords.js';
+import { LOCKOUT_THRESHOLD, lockoutMs, truncateUserAgent } from './policy.js';
+import { presentSession, type TokenPair } from './presenter.js';
+import { redeemInviteForRegistration } from './registration-invite.js';
+import * as repo from './repo.js';
+import type { AuthInfo } from './session-guard.js';
+import { signAccessToken } from './tokens.js';
+
+export type AuthDeps = Pick<AppContext, 'db' | 'config' | 'keyring' | 'bus' | 'limits' | 'logger'>;
+
+/** Where a request came from: recorded on sessions and audit rows. */
+export interface RequestMeta {
+  ip: string;
+  userAgent?: string | undefined;
+}
+
+// --- sessions ------------------------------------------------------------------------------------
+
+/**
+ * Mints a refresh token and stores its hash as a new row: a new family (login) or the next row of an
+ * existing family (refresh, which keeps the family's creation time).
+ */
+async function issueTokens(
+  deps: AuthDeps,
+  trx: Knex.Transaction,
+  userId: string,
+  meta: RequestMeta,
+  family?: { id: string; createdAt: number },
+): Promise<{ tokens: TokenPair; familyId: string }> {
+  const now = nowMs();
+  const refreshToken = randomToken(32);
+  const id = newId();
+  const familyId = family?.id ?? id;
+  await repo.insertSession(trx, {
+    id,
+    family_id: familyId,
+    user_id: userId,
+    token_hash: hashToken(refreshToken),
+    ip_address: meta.ip,
+    user_agent: truncateUserAgent(meta.userAgent),
+    created_at: family?.createdAt ?? now,
+    last_used_at: now,
+    expires_at: now + deps.config.refreshTokenTtlSeconds * 1000,
+    rotated_at: null,
+    revoked_at: null,
+    revoked_reason: null,
+  });
+  const ttl = deps.config.accessTokenTtlSeconds;
+  return {
+    familyId,
+    tokens: {
+      access_token: signAccessToken(deps.keyring, { userId, sessionId: familyId }, ttl),
+      refresh_token: refreshToken,
+      expires_in: ttl,
+    },
+  };
+}
+
+function publishRevoked(deps: AuthDeps, userId: string, sessionIds: string[] | 'all', exceptSessionId?: string) {
+  deps.bus.publish({
+    kind: 'sessions_revoked',
+    userId,
+    sessionIds,
+    ...(exceptSessionId ? { exceptSessionId } : {}),
+  });
+}
+
+// --- register ------------------------------------------------------------------------------------
+
+export interface RegisterInput {
+  username: string;
+  password: string;
+  email?: string | null | undefined;
+  display_name?: string | null | undefined;
+  invite_code?: string | undefined;
+}
+
+export async function register(deps: AuthDeps, input: RegisterInput, meta: RequestMeta) {
+  await deps.limits.consume('register_ip', ipKey(meta.ip));
+  const policy = deps.config.registration;
+  if (policy === 'closed') throw errors.forbidden('Registration is closed on this server.');
+  if (policy === 'invite' && !input.invite_code) {
+    throw errors.validation('An invite code is required to register.', [
+      { path: 'invite_code', message: 'is required' },
+    ]);
+  }
+  // Hash before the transaction: Argon2 must not hold the (SQLite: only) connection.
+  const row = await prepareUser(deps.config, {
+    username: input.username,
+    password: input.password,
+    email: input.email ?? null,
+    displayName: input.display_name ?? null,
+  });
+  const now = nowMs();
+  const result = await deps.db.transaction(async (trx) => {
+    await insertUser(trx, row);
+    const joined = input.invite_code
+      ? await redeemInviteForRegistration(trx, input.invite_code, row.id, now)
+      : undefined;
+    const issued = await issueTokens(deps, trx, row.id, meta);
+    await recordAudit(trx, {
+      action: 'user.register',
+      userId: row.id,
+      resourceType: 'user',
+      resourceId: row.id,
+      ip: meta.ip,
+      metadata: { session_id: issued.familyId, ...(joined ? { guild_id: joined.guildId } : {}) },
+    });
+    return { ...issued, guildId: joined?.guildId };
+  });
+  if (result.guildId) {
+    deps.bus.publish({ kind: 'access_changed', guildId: result.guildId, userIds: [row.id] });
+  }
+  return { user: presentSelf(row), ...result.tokens };
+}
+
+// --- login ---------------------------------------------------------------------------------------
+
+export interface LoginInput {
+  username: string;
+  password: string;
+  mfa_code?: string | undefined;
+}
+
+/**
+ * Counts a failed login against the IP (block after 10 in 5 min) and the account (lock after 10 in a
+ * row), audited with the reason, never the secret.
+ */
+async function recordLoginFailure(
+  deps: AuthDeps,
+  user: repo.AuthUserRow | undefined,
+  meta: RequestMeta,
+  reason: string,
+): Promise<void> {
+  await deps.limits.penalize('login_failures_ip', ipKey(meta.ip));
+  await deps.db.transaction(async (trx) => {
+    await recordAudit(trx, {
+      action: 'auth.login_failed',
+      userId: user?.id ?? null,
+      resourceType: 'user',
+      resourceId: user?.id ?? null,
+      ip: meta.ip,
+      metadata: { reason },
+    });
+    if (!user || reason === 'account_locked') return;
+    const failures = await repo.incrementFailures(trx, user.id);
+    if (failures >= LOCKOUT_THRESHOLD) {
+      const until = nowMs() + lockoutMs(deps.config);
+      await repo.updateUser(trx, user.id, { locked_until: until, failed_login_count: 0 });
+      await recordAudit(trx, {
+        action: 'auth.locked',
+        userId: user.id,
+        resourceType: 'user',
+        resourceId: user.id,
+        ip: meta.ip,
+        metadata: { failures, locked_until: new Date(until).toISOString() },
+      });
+    }
+  });
+}
+
+export async function login(deps: AuthDeps, input: LoginInput, meta: RequestMeta) {
+  const ip = ipKey(meta.ip);
+  await deps.limits.consume('login_ip', ip);
+  const blocked = await deps.limits.retryAfter('login_failures_ip', ip);
+  if (blocked > 0) throw errors.rateLimited(blocked);
+
+  const user = await repo.userByName(deps.db, input.username);
+  const now = nowMs();
+  if (user?.locked_until && Number(user.locked_until) > now) {
+    // A correct password does not bypass the lock, so the password is not even checked.
+    await recordLoginFailure(deps, user, meta, 'account_locked');
+    throw errors.accountLocked(Math.ceil((Number(user.locked_until) - now) / 1000));
+  }
+  // Unknown users cost the same Argon2 work and get the same answer as a wrong password.
+  const passwordOk = user
+    ? await verifyPassword(user.password_hash, input.password)
+    : await verifyDummy(input.password, deps.config);
+  if (!user || !passwordOk || user.disabled_at) {
+    await recordLoginFailure(deps, user, meta, !user ? 'unknown_user' : !passwordOk ? 'bad_password' : 'disabled');
+    throw errors.invalidCredentials();
+  }
+
+  let factor: string | undefined;
+  if (user.mfa_enabled) {
+    if (!input.mfa_code) throw errors.mfaRequired();
+    factor = (await checkSecondFactor(deps, user, input.mfa_code)) ?? undefined;
+    if (!factor) {
+      await recordLoginFailure(deps, user, meta, 'bad_mfa_code');
+      throw errors.invalidMfaCode();
+    }
+  }
+
+  const rehash = needsRehash(user.password_hash, deps.config)
+    ? await hashPassword(input.password, deps.config)
+    : undefined;
+  const issued = await deps.db.transaction(async (trx) => {
+    await repo.updateUser(trx, user.id, {
+      failed_login_count: 0,
+      locked_until: null,
+      ...(rehash ? { password_hash: rehash } : {}),
+    });
+    const out = await issueTokens(deps, trx, user.id, meta);
+    await recordAudit(trx, {
+      action: 'auth.login',
+      userId: user.id,
+      resourceType: 'session',
+      resourceId: out.familyId,
+      ip: meta.ip,
+      metadata: { mfa: factor ?? null, ...(rehash ? { password_rehashed: true } : {}) },
+    });
+    return out;
+  });
+  return { user: presentSelf(user), ...issued.tokens };
+}
+
+// --- refresh -------------------------------------------------------------------------------------
+
+/** Rotates a refresh token. A token that was already rotated is a theft signal: its family dies. */
+export async function refresh(deps: AuthDeps, refreshToken: string, meta: RequestMeta): Promise<TokenPair> {
+  const now = nowMs();
+  const outcome = await deps.db.transaction(
+    async (
+      trx,
+    ): Promise<{ kind: 'ok'; tokens: TokenPair } | { kind: 'invalid' } | { kind: 'reused'; row: repo.SessionRow }> => {
+      const row = await repo.sessionByTokenHash(trx, hashToken(refreshToken));
+      if (!row) return { kind: 'invalid' };
+      const reuse = async () => {
+        await repo.revokeFamilies(trx, row.user_id, [row.family_id], 'token_reused', now);
+        await recordAudit(trx, {
+          action: 'auth.token_reused',
+          userId: row.user_id,
+          resourceType: 'session',
+          resourceId: row.family_id,
+          ip: meta.ip,
+          metadata: {},
+        });
+        return { kind: 'reused' as const, row };
+      };
+      if (row.rotated_at) return reuse();
+      if (row.revoked_at || Number(row.expires_at) <= now) return { kind: 'invalid' };
+      const user = await repo.userById(trx, row.user_id);
+      if (!user || user.disabled_at) return { kind: 'invalid' };
+      // A concurrent refresh with the same token may have won: that is reuse too.
+      if (!(await repo.markRotated(trx, row.id, now))) return reuse();
+      const issued = await issueTokens(deps, trx, row.user_id, meta, {
+        id: row.family_id,
+        createdAt: Number(row.created_at),
+      });
+      await recordAudit(trx, {
+        action: 'auth.refresh',
+        userId: row.user_id,
+        resourceType: 'session',
+        resourceId: row.family_id,
+        ip: meta.ip,
+        metadata: {},
+      });
+      return { kind: 'ok', tokens: issued.tokens };
+    },
+  );
+  if (outcome.kind === 'ok') return outcome.tokens;
+  if (outcome.kind === 'reused') {
+    publishRevoked(deps, outcome.row.user_id, [outcome.row.family_id]);
+    deps.logger.warn({ user_id: outcome.row.user_id, session_id: outcome.row.family_id }, 'refresh token reused');
+    throw errors.tokenReused();
+  }
+  throw errors.unauthenticated('The refresh token is not valid.');
+}
+
+// --- logout and sessions -------------------------------------------------------------------------
+
+/**
+ * Ends the caller's session. With a refresh token (of the same user) its family ends too, so a client
+ * whose access token expired can still log out with the refresh token alone.
+ */
+export async function logout(
+  deps: AuthDeps,
+  who: { auth?: AuthInfo | undefined; refreshToken?: string | undefined },
+  meta: RequestMeta,
+): Promise<void> {
+  const now = nowMs();
+  const byToken = who.refreshToken ? await repo.sessionByTokenHash(deps.db, hashToken(who.refreshToken)) : undefined;
+  const userId = who.auth?.userId ?? byToken?.user_id;
+  if (!userId) throw errors.unauthenticated();
+  const families = new Set<string>();
+  if (who.auth) families.add(who.auth.sessionId);
+  if (byToken && byToken.user_id === userId && !byToken.rotated_at && !byToken.revoked_at)
+    families.add(byToken.family_id);
+  if (families.size === 0) throw errors.unauthenticated('The refresh token is not valid.');
+  await deps.db.transaction(async (trx) => {
+    await repo.revokeFamilies(trx, userId, [...families], 'logout', now);
+    await recordAudit(trx, {
+      action: 'auth.logout',
+      userId,
+      resourceType: 'session',
+      resourceId: [...families][0],
+      ip: meta.ip,
+      metadata: { session_ids: [...families] },
+    });
+  });
+  publishRevoked(deps, userId, [...families]);
+}
+
+export async function listSessions(deps: AuthDeps, auth: AuthInfo) {
+  const rows = await repo.liveSessions(deps.db, auth.userId, nowMs());
+  return rows.map((r) => presentSession(r, auth.sessionId));
+}
+
+/** DELETE /auth/sessions: every session of the caller, this one included. */
+export async function logoutAll(deps: AuthDeps, auth: AuthInfo, meta: RequestMeta): Promise<void> {
+  await deps.db.transaction(async (trx) => {
+    const n = await repo.revokeFamilies(trx, auth.userId, 'all', 'logout_all', nowMs());
+    await recordAudit(trx, {
+      action: 'auth.logout_all',
+      userId: auth.userId,
+      resourceType: 'user',
+      resourceId: auth.userId,
+      ip: meta.ip,
+      metadata: { revoked_tokens: n },
+    });
+  });
+  publishRevoked(deps, auth.userId, 'all');
+}
+
+/** DELETE /auth/sessions/:id — one of the caller's own sessions; anyone else's is NOT_FOUND. */
+export async function logoutSession(deps: AuthDeps, auth: AuthInfo, familyId: string, meta: RequestMeta) {
+  const now = nowMs();
+  const found = await deps.db.transaction(async (trx) => {
+    const live = (await repo.liveSessions(trx, auth.userId, now)).some((s) => s.family_id === familyId);
+    if (!live) return false;
+    await repo.revokeFamilies(trx, auth.userId, [familyId], 'logout', now);
+    await recordAudit(trx, {
+      action: 'auth.logout',
+      userId: auth.userId,
+      resourceType: 'session',
+      resourceId: familyId,
+      ip: meta.ip,
+      metadata: { session_ids: [familyId], current: familyId === auth.sessionId },
+    });
+    return true;
+  });
+  if (!found) throw errors.notFound('No such session.');
+  publishRevoked(deps, auth.userId, [familyId]);
+}
+
+// --- profile and password ------------------------------------------------------------------------
+
+async function requireUser(db: AuthDeps['db'] | Knex.Transaction, userId: string): Promise<repo.AuthUserRow> {
+  const user = await repo.userById(db, userId);
+  if (!user) throw errors.unauthenticated();
+  return user;
+}
+
+export async function getMe(deps: AuthDeps, auth: AuthInfo) {
+  return presentSelf(await requireUser(deps.db, auth.userId));
+}
+
+export async function updateMe(
+  deps: AuthDeps,
+  auth: AuthInfo,
+  patch: { display_name?: string | null | undefined; email?: string | null | undefined },
+) {
+  const changes: Record<string, unknown> = {};
+  if (patch.display_name !== undefined) changes.display_name = patch.display_name;
+  if (patch.email !== undefined) changes.email = patch.email;
+  if (Object.keys(changes).length > 0) await repo.updateUser(deps.db, auth.userId, changes);
+  return getMe(deps, auth);
+}
+
+/** Re-checks the caller's password before a sensitive change; limited per user against guessing. */
+export async function confirmPassword(deps: AuthDeps, user: repo.AuthUserRow, password: string): Promise<void> {
+  await deps.limits.consume('password_confirm_user', user.id);
+  if (!(await verifyPassword(user.password_hash, password))) throw errors.invalidCredentials();
+}
+
+/** POST /auth/me/password: every other session of the user is revoked. */
+export async function changePassword(
+  deps: AuthDeps,
+  auth: AuthInfo,
+  input: { current_password: string; new_password: string },
+  meta: RequestMeta,
+): Promise<void> {
+  const user = await requireUser(deps.db, auth.userId);
+  await confirmPassword(deps, user, input.current_password);
+  const hash = await hashPassword(input.new_password, deps.config);
+  const now = nowMs();
+  await deps.db.transaction(async (trx) => {
+    await repo.updateUser(trx, user.id, { password_hash: hash, password_changed_at: now });
+    await repo.voidResetTokens(trx, user.id, now);
+    const n = await repo.revokeFamilies(trx, user.id, 'all', 'password_change', now, auth.sessionId);
+    await recordAudit(trx, {
+      action: 'password.change',
+      userId: user.id,
+      resourceType: 'user',
+      resourceId: user.id,
+      ip: meta.ip,
+      metadata: { revoked_tokens: n },
+    });
+  });
+  publishRevoked(deps, user.id, 'all', auth.sessionId);
+}
+
+export { publishRevoked as publishSessionsRevoked };
