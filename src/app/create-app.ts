@@ -67,7 +67,9 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
   redis?.on('error', (err) => logger.warn({ err }, 'redis connection error'));
   let bus: EventBus;
   try {
-    bus = config.redisUrl ? await RedisEventBus.connect(config.redisUrl, logger) : new LocalEventBus();
+    bus = config.redisUrl
+      ? await RedisEventBus.connect(config.redisUrl, logger, { channel: `${config.redisPrefix}:bus` })
+      : new LocalEventBus();
   } catch (e) {
     redis?.disconnect();
     if (ownsDb) await db.destroy();

@@ -98,6 +98,11 @@ export class Gateway {
   readonly #unsubscribeBus: () => void;
   #seq = 0;
   #accessEpoch = 0;
+  /**
+   * `guild:user` → when a real `member_leave` for that user was published: they already received it
+   * (publishers send it before the `access_changed`), so no second, synthetic one.
+   */
+  readonly #publishedLeaves = new Map<string, number>();
   /** Bytes published since the last backpressure sweep (no socket can have gained more). */
   #publishedSinceSweep = 0;
   #queue: BusMessage[] = [];
@@ -460,11 +465,19 @@ export class Gateway {
     if (this.#closed) return;
     const seq = ++this.#seq;
     const frame = eventFrame(m.type, seq, m.data);
+    if (m.type === 'member_leave') this.#notePublishedLeave(m.data);
     this.#replay.push({ seq, topic: m.topic, frame, at: Date.now() });
     this.#app.publish(m.topic, frame, false, false);
     this.#ctx.metrics.gatewayEvents.inc();
     this.#publishedSinceSweep += frame.length;
     if (this.#publishedSinceSweep > SWEEP_EVERY_BYTES) this.#sweepBackpressure();
+  }
+
+  #notePublishedLeave(data: unknown): void {
+    const d = data as { guild_id?: unknown; user_id?: unknown } | null;
+    if (typeof d?.guild_id !== 'string' || typeof d.user_id !== 'string') return;
+    if (this.#publishedLeaves.size > 100_000) this.#publishedLeaves.clear();
+    this.#publishedLeaves.set(`${d.guild_id}:${d.user_id}`, Date.now());
   }
 
   #revoke(m: SessionsRevokedMessage): void {
@@ -571,8 +584,8 @@ export class Gateway {
     const c = ws.getUserData();
     const lostGuilds = new Set(lost.filter((t) => t.startsWith('guild:')).map((t) => t.slice(6)));
     for (const g of lostGuilds) {
-      if (existingGuilds.has(g))
-        this.#send(ws, eventFrame('member_leave', ++this.#seq, { guild_id: g, user_id: c.userId }));
+      if (!existingGuilds.has(g) || this.#publishedLeaves.has(`${g}:${c.userId}`)) continue;
+      this.#send(ws, eventFrame('member_leave', ++this.#seq, { guild_id: g, user_id: c.userId }));
     }
     for (const t of lost) {
       if (!t.startsWith('channel:')) continue;
@@ -603,6 +616,7 @@ export class Gateway {
   #prune(): void {
     const now = Date.now();
     this.#replay.prune(now);
+    for (const [key, at] of this.#publishedLeaves) if (now - at > RESUME_WINDOW_MS) this.#publishedLeaves.delete(key);
     for (const [gsid, r] of this.#resumable) {
       if (r.closedAt !== undefined && now - r.closedAt > RESUME_WINDOW_MS) this.#resumable.delete(gsid);
     }

@@ -1,6 +1,6 @@
 /**
- * Multi-node: two server processes sharing one database and Redis. An event published on node A (as a
- * REST mutation there does after its commit) reaches sockets on node B and on node A exactly once;
+ * Multi-node: two server processes sharing one database and Redis. A message posted over REST on node
+ * A (and an event published on node B's bus) reaches sockets on node B and on node A exactly once;
  * session revocation and access changes cross nodes too.
  */
 import path from 'node:path';
@@ -60,6 +60,8 @@ describe('gateway on two nodes', () => {
       VOICECHAT_LOG_LEVEL: 'warn',
       VOICECHAT_RATE_LIMIT_SCALE: '50',
       REDIS_URL,
+      // Our own keys and bus channel on a Redis other test runs may share.
+      VOICECHAT_REDIS_PREFIX: `vct${Math.random().toString(36).slice(2, 10)}`,
     };
     [a, b] = await Promise.all([startNodeProcess(env), startNodeProcess(env)]);
   }, 60_000);
@@ -74,18 +76,22 @@ describe('gateway on two nodes', () => {
     g = await createGuildFixture(database.db, author.id, [reader.id]);
     const onB = await GatewayClient.ready(b.wsUrl, reader.token);
     const onA = await GatewayClient.ready(a.wsUrl, author.token);
-    const say = (content: string) =>
-      a.publish({
-        kind: 'dispatch',
-        topic: `channel:${g.generalId}`,
-        type: 'message_new',
-        data: { id: newId(), channel_id: g.generalId, content },
+    // Posted over REST on node A: stored there, published after the commit, fanned out by both nodes.
+    const say = async (content: string) => {
+      const res = await fetch(`${a.url}/api/channels/${g.generalId}/messages`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${author.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ content }),
       });
-    say('across nodes');
-    say('barrier');
+      expect(res.status).toBe(201);
+      return (await res.json()) as { id: string };
+    };
+    const posted = await say('across nodes');
+    await say('barrier');
     for (const c of [onB.client, onA.client]) {
       await c.event('message_new', (d) => d.content === 'barrier');
       expect(c.events('message_new').map((f) => f.data.content)).toEqual(['across nodes', 'barrier']);
+      expect(c.events('message_new')[0]?.data.id).toBe(posted.id);
     }
     // and the other way round
     b.publish({
@@ -94,7 +100,7 @@ describe('gateway on two nodes', () => {
       type: 'message_new',
       data: { id: newId(), content: 'from b' },
     });
-    say('barrier 2');
+    await say('barrier 2');
     for (const c of [onB.client, onA.client]) {
       await c.event('message_new', (d) => d.content === 'barrier 2');
       expect(c.events('message_new').filter((f) => f.data.content === 'from b')).toHaveLength(1);

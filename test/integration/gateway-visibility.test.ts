@@ -4,10 +4,10 @@
  * overrides on @everyone and on roles, an owner, an administrator and a DM.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadGuildVisibility, loadUserView } from '../../src/gateway/repo.js';
 import { visibleTo } from '../../src/guilds/access.js';
 import { P } from '../../src/guilds/permissions.js';
 import { newId, nowMs } from '../../src/ids.js';
-import { loadGuildVisibility, loadUserView } from '../../src/gateway/repo.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { assignRole, createGuildFixture, createRole, createTextChannel } from '../support/gateway-fixtures.js';
 
@@ -31,7 +31,13 @@ describe('gateway visibility', () => {
     const users: string[] = [];
     for (let i = 0; i < 12; i++) {
       const id = newId();
-      await db('users').insert({ id, username: `vis_${i}_${now % 1000}`, password_hash: 'x', created_at: now, updated_at: now });
+      await db('users').insert({
+        id,
+        username: `vis_${i}_${now % 1000}`,
+        password_hash: 'x',
+        created_at: now,
+        updated_at: now,
+      });
       users.push(id);
     }
     const [owner, ...members] = users as [string, ...string[]];
@@ -68,7 +74,10 @@ describe('gateway visibility', () => {
     for (const u of users) {
       const expected = await visibleTo(db, u);
       const view = await loadUserView(db, u);
-      const viewChannels = [...view.guilds.flatMap((x) => x.channels.map((c) => c.id)), ...view.dms.map((d) => d.channel.id)];
+      const viewChannels = [
+        ...view.guilds.flatMap((x) => x.channels.map((c) => c.id)),
+        ...view.dms.map((d) => d.channel.id),
+      ];
       expect(viewChannels.sort()).toEqual([...expected.channelIds].sort());
       expect(view.guilds.map((x) => x.guild.id)).toEqual(expected.guildIds);
       const guildOnly = expected.channelIds.filter((c) => c !== dm);
