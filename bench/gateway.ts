@@ -10,7 +10,8 @@
  *
  * Env: BENCH_IDLE (default "0,1000,10000"), BENCH_FANOUT (default "200x200,1000x1000").
  */
-import { execSync } from 'node:child_process';
+import { execFileSync, execSync } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +25,31 @@ import { createTestDatabase, type TestDatabase } from '../test/support/db.js';
 import { type NodeProcess, startNodeProcess } from '../test/support/nodes.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+
+/**
+ * Compiles the project (src, test support, bench) with tsc into a temp dir, so the measured server
+ * runs as it does in production — plain node on compiled JS, without tsx's loader thread (which alone
+ * adds tens of MB of RSS).
+ */
+function buildForBench(): string {
+  const out = mkdtempSync(path.join(os.tmpdir(), 'vc-bench-build-'));
+  execFileSync(
+    process.execPath,
+    [
+      path.join(root, 'node_modules/typescript/bin/tsc'),
+      '-p',
+      path.join(root, 'tsconfig.json'),
+      '--outDir',
+      out,
+      '--sourceMap',
+      'false',
+    ],
+    { stdio: 'inherit' },
+  );
+  symlinkSync(path.join(root, 'node_modules'), path.join(out, 'node_modules'));
+  return out;
+}
 const IDLE = (process.env.BENCH_IDLE ?? '0,1000,10000').split(',').map(Number);
 const FANOUT = (process.env.BENCH_FANOUT ?? '200x200,1000x1000').split(',').map((s) => s.split('x').map(Number)) as [
   number,
@@ -282,6 +308,9 @@ async function main() {
   try {
     console.log(`ulimit -n: ${execSync('ulimit -n', { shell: '/bin/bash' }).toString().trim()}`);
   } catch {}
+  const build = buildForBench();
+  const serverScript = path.join(build, 'test/support/node-process.js');
+  const bareScript = path.join(build, 'bench/bare-uws.js');
   const fx = await setup();
   const env = {
     VOICECHAT_DATA_DIR: fx.database.dir,
@@ -294,7 +323,7 @@ async function main() {
   const idle: { connections: number; rss_mb: number; bytes_per_connection: number | null }[] = [];
   try {
     // Idle footprint on a fresh server process (nothing in its replay buffer or heap from fan-out).
-    const idleServer = await startNodeProcess(env);
+    const idleServer = await startNodeProcess(env, serverScript);
     try {
       let base = 0;
       for (const n of IDLE) {
@@ -315,22 +344,37 @@ async function main() {
       await idleServer.stop();
     }
 
-    const server = await startNodeProcess(env);
-    const bare = await startNodeProcess({}, path.join(here, 'bare-uws.ts'));
+    const server = await startNodeProcess(env, serverScript);
+    const bare = await startNodeProcess({}, bareScript);
     try {
       const rest = await hasRestMessages(server, fx);
       console.log(
         `posting path: ${rest ? 'REST POST /api/channels/:id/messages' : 'event bus via the node IPC hook (REST message route not on this branch yet)'}`,
       );
+      let restPost: { p50_ms: number; p99_ms: number } | undefined;
+      if (rest) {
+        // The REST POST alone (auth, permission check, committed INSERT, publish), no sockets open.
+        const times = new Float64Array(300);
+        for (let n = 0; n < times.length; n++) {
+          const t0 = performance.now();
+          await postRest(server, fx, 1_000_000 + n);
+          times[n] = performance.now() - t0;
+        }
+        times.sort();
+        restPost = { p50_ms: +pct(times, 0.5).toFixed(2), p99_ms: +pct(times, 0.99).toFixed(2) };
+        console.log(JSON.stringify({ rest_post_round_trip: restPost }));
+      }
       // Warm-up (JIT on both sides), discarded.
       await fanout(server, fx, 'voicechat', 200, 100, 'burst', rest);
       await fanout(bare, fx, 'bare-uws', 200, 100, 'burst', false);
       for (const [clients, messages] of FANOUT) {
         for (const r of [
           await fanout(bare, fx, 'bare-uws', clients, messages, 'latency', false),
-          await fanout(server, fx, 'voicechat', clients, messages, 'latency', rest),
+          await fanout(server, fx, 'voicechat', clients, messages, 'latency', false),
+          ...(rest ? [await fanout(server, fx, 'voicechat', clients, messages, 'latency', true)] : []),
           await fanout(bare, fx, 'bare-uws', clients, messages, 'stream', false),
-          await fanout(server, fx, 'voicechat', clients, messages, 'stream', rest),
+          await fanout(server, fx, 'voicechat', clients, messages, 'stream', false),
+          ...(rest ? [await fanout(server, fx, 'voicechat', clients, messages, 'stream', true)] : []),
           await fanout(bare, fx, 'bare-uws', clients, messages, 'burst', false),
           await fanout(server, fx, 'voicechat', clients, messages, 'burst', rest),
         ]) {
@@ -343,6 +387,7 @@ async function main() {
     }
   } finally {
     await fx.database.drop();
+    rmSync(build, { recursive: true, force: true });
   }
   console.log('\nfan-out');
   console.table(results);

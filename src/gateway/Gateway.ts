@@ -57,6 +57,8 @@ interface Conn {
   authSid: string;
   /** The gateway session id (for `resume`). */
   gsid: string;
+  /** When its token and session were checked (a revocation after that, before open, closes it). */
+  authAt: number;
   /** Seq of this connection's first `ready`: node events up to it were not delivered live here. */
   readySeq: number;
   ready: boolean;
@@ -103,6 +105,8 @@ export class Gateway {
    * (publishers send it before the `access_changed`), so no second, synthetic one.
    */
   readonly #publishedLeaves = new Map<string, number>();
+  /** user id → when some of their sessions were last revoked (for upgrades in flight at that moment). */
+  readonly #recentRevocations = new Map<string, number>();
   /** Bytes published since the last backpressure sweep (no socket can have gained more). */
   #publishedSinceSweep = 0;
   #queue: BusMessage[] = [];
@@ -181,11 +185,13 @@ export class Gateway {
         await limits.consume('ws_upgrade_ip', ipKey(ip));
         refuseTokenInUrl(query);
         if (!originAllowed(config, origin, host)) throw errors.forbidden('This origin may not connect.');
+        const authAt = Date.now();
         const auth = await sessions.authenticate(tokenFromProtocols(protocols));
         if (aborted) return;
         const conn: Conn = {
           userId: auth.userId,
           authSid: auth.sessionId,
+          authAt,
           gsid: randomToken(16),
           readySeq: 0,
           ready: false,
@@ -220,6 +226,13 @@ export class Gateway {
     if (mine) mine.add(ws);
     else this.#byUser.set(c.userId, new Set([ws]));
     this.#ctx.metrics.gatewayConnections.inc();
+    const revokedAt = this.#recentRevocations.get(c.userId);
+    if (revokedAt !== undefined && revokedAt >= c.authAt) {
+      // Sessions of this user were revoked while this upgrade was in flight: it may have been one.
+      ws.cork(() => this.#send(ws, eventFrame('session_revoked', ++this.#seq, {})));
+      this.#end(ws, CLOSE.SESSION_REVOKED, 'session revoked');
+      return;
+    }
     this.#resumable.set(c.gsid, { userId: c.userId, authSid: c.authSid, closedAt: undefined });
     const init = this.#sendReady(ws, true)
       .catch((err) => {
@@ -481,6 +494,8 @@ export class Gateway {
   }
 
   #revoke(m: SessionsRevokedMessage): void {
+    if (this.#recentRevocations.size > 100_000) this.#recentRevocations.clear();
+    this.#recentRevocations.set(m.userId, Date.now());
     const hit = (authSid: string) =>
       m.sessionIds === 'all' ? authSid !== m.exceptSessionId : m.sessionIds.includes(authSid);
     for (const [gsid, r] of this.#resumable) if (r.userId === m.userId && hit(r.authSid)) this.#resumable.delete(gsid);
@@ -617,6 +632,8 @@ export class Gateway {
     const now = Date.now();
     this.#replay.prune(now);
     for (const [key, at] of this.#publishedLeaves) if (now - at > RESUME_WINDOW_MS) this.#publishedLeaves.delete(key);
+    for (const [user, at] of this.#recentRevocations)
+      if (now - at > RESUME_WINDOW_MS) this.#recentRevocations.delete(user);
     for (const [gsid, r] of this.#resumable) {
       if (r.closedAt !== undefined && now - r.closedAt > RESUME_WINDOW_MS) this.#resumable.delete(gsid);
     }

@@ -29,7 +29,9 @@ export function startNodeProcess(
   env: Record<string, string>,
   script = path.join(here, 'node-process.ts'),
 ): Promise<NodeProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+  // TypeScript sources run under tsx; a compiled .js script (the benchmark's build) runs on plain node.
+  const args = script.endsWith('.ts') ? ['--import', 'tsx', script] : [script];
+  const child = spawn(process.execPath, args, {
     env: { PATH: process.env.PATH ?? '', VOICECHAT_HOST: '127.0.0.1', VOICECHAT_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
