@@ -320,7 +320,7 @@ async function main() {
     VOICECHAT_RATE_LIMIT_SCALE: '2000',
   };
   const results: FanoutResult[] = [];
-  const idle: { connections: number; rss_mb: number; bytes_per_connection: number | null }[] = [];
+  const idle: Record<string, number | null>[] = [];
   try {
     // Idle footprint on a fresh server process (nothing in its replay buffer or heap from fan-out).
     const idleServer = await startNodeProcess(env, serverScript);
@@ -329,11 +329,14 @@ async function main() {
       for (const n of IDLE) {
         const sockets = await connect(idleServer, fx.tokens.slice(0, n));
         await new Promise((r) => setTimeout(r, 2000));
-        const { rss, connections } = await idleServer.stats();
+        const { rss, connections, heapUsed, heapTotal, external } = await idleServer.stats();
         if (n === 0) base = rss;
         const row = {
           connections,
           rss_mb: +(rss / 2 ** 20).toFixed(1),
+          heap_used_mb: +(heapUsed / 2 ** 20).toFixed(1),
+          heap_total_mb: +(heapTotal / 2 ** 20).toFixed(1),
+          external_mb: +(external / 2 ** 20).toFixed(1),
           bytes_per_connection: n === 0 ? null : Math.round((rss - base) / n),
         };
         idle.push(row);

@@ -20,7 +20,7 @@ export interface NodeProcess {
   publishAcked(message: BusMessage): Promise<void>;
   /** `count` copies of a dispatch published in one loop on the node (data.n = 0…count-1). */
   burst(message: BusMessage, count: number): void;
-  stats(): Promise<{ rss: number; connections: number }>;
+  stats(): Promise<{ rss: number; heapUsed: number; heapTotal: number; external: number; connections: number }>;
   output(): string;
   stop(): Promise<void>;
 }
@@ -30,7 +30,7 @@ export function startNodeProcess(
   script = path.join(here, 'node-process.ts'),
 ): Promise<NodeProcess> {
   // TypeScript sources run under tsx; a compiled .js script (the benchmark's build) runs on plain node.
-  const args = script.endsWith('.ts') ? ['--import', 'tsx', script] : [script];
+  const args = script.endsWith('.ts') ? ['--import', 'tsx', script] : ['--expose-gc', script];
   const child = spawn(process.execPath, args, {
     env: { PATH: process.env.PATH ?? '', VOICECHAT_HOST: '127.0.0.1', VOICECHAT_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
@@ -67,10 +67,10 @@ export function startNodeProcess(
         burst: (message, count) => child.send({ type: 'burst', message, count }),
         stats: () =>
           new Promise((res) => {
-            child.on('message', function onStats(s: { type: string; rss: number; connections: number }) {
+            child.on('message', function onStats(s: { type: string } & Record<string, number>) {
               if (s.type !== 'stats') return;
               child.off('message', onStats);
-              res({ rss: s.rss, connections: s.connections });
+              res(s as never);
             });
             child.send({ type: 'stats' });
           }),
