@@ -6,7 +6,7 @@
 import { BlockList, isIP } from 'node:net';
 import type { Config } from '../config/index.js';
 import { errors } from '../errors.js';
-import { normalizeIp } from '../http/app.js';
+import { normalizeIp } from '../net/ip.js';
 
 export const TOKEN_PROTOCOL_PREFIX = 'access_token.';
 export const SELECTED_PROTOCOL = 'access_token';
@@ -63,17 +63,8 @@ export function originAllowed(config: Config, origin: string, host: string): boo
   return new URL(given).host === host.toLowerCase();
 }
 
-/** Text form of a uWS binary/text address; IPv4-mapped IPv6 is shown as IPv4. */
-export function peerAddress(raw: ArrayBuffer): string {
-  const text = Buffer.from(raw).toString();
-  const mapped = /^(?:0{4}:){5}ffff:([0-9a-f]{4}):([0-9a-f]{4})$/i.exec(text);
-  if (mapped) {
-    const a = Number.parseInt(mapped[1] as string, 16);
-    const b = Number.parseInt(mapped[2] as string, 16);
-    return `${a >> 8}.${a & 255}.${b >> 8}.${b & 255}`;
-  }
-  return normalizeIp(text);
-}
+/** Text form of a uWS peer address, canonical (an IPv4-mapped IPv6 peer is shown as IPv4). */
+export const peerAddress = (raw: ArrayBuffer): string => normalizeIp(Buffer.from(raw).toString());
 
 const trustLists = new WeakMap<string[], BlockList>();
 
