@@ -134,7 +134,10 @@ async function connect(node: NodeProcess, tokens: string[], onMessage?: (data: B
   async function worker() {
     while (next < tokens.length) {
       const token = tokens[next++] as string;
-      const ws = new WebSocket(node.wsUrl, [`access_token.${token}`, 'access_token'], { perMessageDeflate: false });
+      const ws = new WebSocket(node.wsUrl, [`access_token.${token}`, 'access_token'], {
+        perMessageDeflate: false,
+        skipUTF8Validation: true,
+      });
       await new Promise<void>((resolve, reject) => {
         ws.once('message', () => resolve());
         ws.once('error', reject);

@@ -188,6 +188,7 @@ export class Gateway {
         const authAt = Date.now();
         const auth = await sessions.authenticate(tokenFromProtocols(protocols));
         if (aborted) return;
+        if (this.#closed) throw errors.unavailable('The server is shutting down.');
         const conn: Conn = {
           userId: auth.userId,
           authSid: auth.sessionId,
@@ -205,7 +206,7 @@ export class Gateway {
         if (aborted) return;
         const err = isAppError(e) ? e : errors.internal();
         if (!isAppError(e)) logger.error({ err: e }, 'gateway upgrade failed');
-        else if (err.status >= 500) logger.warn({ code: err.code }, 'gateway upgrade refused');
+        else logger.debug({ code: err.code, status: err.status, ip }, 'gateway upgrade refused');
         res.cork(() => {
           res.writeStatus(`${err.status} ${STATUS_CODES[err.status] ?? 'Error'}`);
           res.writeHeader('Content-Type', 'application/json');
