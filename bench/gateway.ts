@@ -8,7 +8,8 @@
  * measured from the request); otherwise the message is published on the server's event bus through
  * the node's IPC hook — exactly what the REST route does after its commit — and the report says so.
  *
- * Env: BENCH_IDLE (default "0,1000,10000"), BENCH_FANOUT (default "200x200,1000x1000").
+ * Env: BENCH_IDLE (default "0,1000,10000"), BENCH_FANOUT (default "200x200,1000x1000"),
+ * BENCH_NODE_FLAGS (extra node flags for the server process).
  */
 import { execFileSync, execSync } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
@@ -321,6 +322,8 @@ async function main() {
     VOICECHAT_KEYRING: fx.keyringFile,
     VOICECHAT_LOG_LEVEL: 'warn',
     VOICECHAT_RATE_LIMIT_SCALE: '2000',
+    // Extra node flags for the server process, e.g. BENCH_NODE_FLAGS=--max-semi-space-size=2
+    NODE_FLAGS: process.env.BENCH_NODE_FLAGS ?? '',
   };
   const results: FanoutResult[] = [];
   const idle: Record<string, number | null>[] = [];

@@ -30,7 +30,8 @@ export function startNodeProcess(
   script = path.join(here, 'node-process.ts'),
 ): Promise<NodeProcess> {
   // TypeScript sources run under tsx; a compiled .js script (the benchmark's build) runs on plain node.
-  const args = script.endsWith('.ts') ? ['--import', 'tsx', script] : ['--expose-gc', script];
+  const flags = (env.NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const args = script.endsWith('.ts') ? [...flags, '--import', 'tsx', script] : [...flags, '--expose-gc', script];
   const child = spawn(process.execPath, args, {
     env: { PATH: process.env.PATH ?? '', VOICECHAT_HOST: '127.0.0.1', VOICECHAT_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
