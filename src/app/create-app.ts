@@ -58,6 +58,21 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     ? new Redis(config.redisUrl, { lazyConnect: false, enableOfflineQueue: false, maxRetriesPerRequest: 1 })
     : undefined;
   redis?.on('error', (err) => logger.warn({ err }, 'redis connection error'));
+  // Wait (briefly) for the first connection, so the fail-closed limits do not refuse the first
+  // requests of a healthy node; an unreachable Redis is logged and the limits fail closed.
+  if (redis) {
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        redis.off('ready', done);
+        redis.off('error', done);
+        resolve();
+      };
+      const timer = setTimeout(done, 3000);
+      redis.once('ready', done);
+      redis.once('error', done);
+    });
+  }
   const bus = new LocalEventBus();
   const limits = new RateLimits({
     scale: config.rateLimitScale,

@@ -22,6 +22,8 @@ import * as repo from './repo.js';
 import type { AuthInfo } from './session-guard.js';
 import { signAccessToken } from './tokens.js';
 
+const NO_SUCH_USER_ID = '00000000-0000-0000-0000-000000000000';
+
 export type AuthDeps = Pick<AppContext, 'db' | 'config' | 'keyring' | 'bus' | 'limits' | 'logger'>;
 
 /** Where a request came from: recorded on sessions and audit rows. */
@@ -158,9 +160,11 @@ async function recordLoginFailure(
       ip: meta.ip,
       metadata: { reason },
     });
-    if (!user || reason === 'account_locked') return;
-    const failures = await repo.incrementFailures(trx, user.id);
-    if (failures >= LOCKOUT_THRESHOLD) {
+    if (reason === 'account_locked') return;
+    // An unknown user runs the same statements against an id that matches nothing, so both kinds of
+    // failure cost the same round trips (timing must not tell them apart).
+    const failures = await repo.incrementFailures(trx, user?.id ?? NO_SUCH_USER_ID);
+    if (user && failures >= LOCKOUT_THRESHOLD) {
       const until = nowMs() + lockoutMs(deps.config);
       await repo.updateUser(trx, user.id, { locked_until: until, failed_login_count: 0 });
       await recordAudit(trx, {
