@@ -161,3 +161,14 @@ export async function resetPassword(
   if (!ok) throw invalid();
   publishSessionsRevoked(deps, user.id, 'all');
 }
+
+/** `voicechat users reset-password NAME`: a one-time token (and link when the public URL is known). */
+export async function adminIssueResetToken(db: Db, username: string, publicUrl: string | undefined) {
+  const user = await repo.userByName(db, username);
+  if (!user) throw errors.notFound(`No user named "${username}".`);
+  const { token, expiresAt } = await issuePasswordResetToken(db, user.id, {
+    action: 'admin.password_reset',
+    metadata: { via: 'cli' },
+  });
+  return { user, token, link: resetLink(publicUrl, token), expiresAt };
+}
