@@ -3,7 +3,7 @@ import { verifyAuditChain } from '../../src/audit/writer.js';
 import { hashToken } from '../../src/crypto/random.js';
 import { newId, nowMs } from '../../src/ids.js';
 import { bearer, login, PASSWORD, register, sidOf, uniqueName } from '../support/auth.js';
-import { api } from '../support/factories.js';
+import { api, createUser } from '../support/factories.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 describe('accounts over HTTP', () => {
@@ -360,6 +360,23 @@ describe('accounts over HTTP', () => {
     }
   });
 
+  it('re-hashes a password made with older Argon2 parameters at the next successful login', async () => {
+    const stronger = await startTestServer({ env: { VOICECHAT_ARGON2_TIME_COST: '3' } });
+    try {
+      const old = await createUser(stronger); // factory hash: m=19456, t=2
+      const before = (await stronger.db('users').where({ id: old.id }).first()).password_hash as string;
+      expect(before).toContain('t=2');
+      expect((await login(stronger, { username: old.username, password: 'wrong password' })).status).toBe(401);
+      expect((await stronger.db('users').where({ id: old.id }).first()).password_hash).toBe(before);
+      expect((await login(stronger, { username: old.username, password: old.password })).status).toBe(200);
+      const after = (await stronger.db('users').where({ id: old.id }).first()).password_hash as string;
+      expect(after).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=3\$/);
+      expect((await login(stronger, { username: old.username, password: old.password })).status).toBe(200);
+    } finally {
+      await stronger.stop();
+    }
+  });
+
   it('raw rows hold no token the client received; logs hold no secret; the audit chain verifies', async () => {
     const sessions = await server.db('sessions').select('*');
     const resets = await server.db('password_reset_tokens').select('*');
@@ -375,6 +392,21 @@ describe('accounts over HTTP', () => {
       expect(logs.includes(s), 'a secret appears in the log').toBe(false);
     }
 
+    const actions = new Set((await server.db('audit_log').select('action')).map((r) => r.action));
+    for (const a of [
+      'user.register',
+      'auth.login',
+      'auth.login_failed',
+      'auth.refresh',
+      'auth.token_reused',
+      'auth.logout',
+      'auth.logout_all',
+      'password.change',
+      'password.reset_request',
+      'password.reset',
+    ]) {
+      expect(actions.has(a), a).toBe(true);
+    }
     const verified = await verifyAuditChain(server.db);
     expect(verified.ok).toBe(true);
     expect(verified.rows).toBeGreaterThan(20);
