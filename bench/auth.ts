@@ -9,6 +9,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import argon2 from 'argon2';
 import { createApp } from '../src/app/create-app.js';
 import { hashPassword } from '../src/auth/passwords.js';
@@ -54,17 +55,66 @@ async function round(
 }
 
 /**
+ * The HTTP load generator runs in a worker thread, so the clients' JavaScript does not run on the
+ * server's event loop (it still shares the CPUs, as a client on the same box would).
+ */
+const CLIENT = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { url, body, concurrency, seconds } = workerData;
+(async () => {
+  const latencies = [];
+  const login = async () => {
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    await res.arrayBuffer();
+    if (res.status !== 200) throw new Error('login failed: ' + res.status);
+  };
+  for (let i = 0; i < concurrency; i++) await login();
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (performance.now() < deadline) {
+      const t = performance.now();
+      await login();
+      latencies.push(performance.now() - t);
+    }
+  }));
+  parentPort.postMessage({ latencies, elapsed: (performance.now() - started) / 1000 });
+})().catch((e) => { throw e; });
+`;
+
+function httpRound(
+  target: { url: string; body: string },
+  concurrency: number,
+  seconds: number,
+  latencies: number[],
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(CLIENT, { eval: true, workerData: { ...target, concurrency, seconds } });
+    worker.once('message', (m: { latencies: number[]; elapsed: number }) => {
+      latencies.push(...m.latencies);
+      resolve(m.elapsed);
+      void worker.terminate();
+    });
+    worker.once('error', reject);
+  });
+}
+
+/**
  * Measures two operations at one concurrency in alternating short rounds, so drift on a shared machine
  * (other processes, CPU frequency) hits both alike.
  */
-async function compare(concurrency: number, a: () => Promise<void>, b: () => Promise<void>): Promise<[Stat, Stat]> {
-  for (let i = 0; i < concurrency; i++) await Promise.all([a(), b()]); // warm-up
+async function compare(
+  concurrency: number,
+  a: () => Promise<void>,
+  b: (seconds: number, latencies: number[]) => Promise<number>,
+): Promise<[Stat, Stat]> {
+  for (let i = 0; i < concurrency; i++) await a(); // warm-up
   const lat: [number[], number[]] = [[], []];
   const secs: [number, number] = [0, 0];
   const rounds = 4;
   for (let r = 0; r < rounds; r++) {
     secs[0] += await round(concurrency, SECONDS / rounds, a, lat[0]);
-    secs[1] += await round(concurrency, SECONDS / rounds, b, lat[1]);
+    secs[1] += await b(SECONDS / rounds, lat[1]);
   }
   return lat.map((l, i) => {
     l.sort((x, y) => x - y);
@@ -119,15 +169,8 @@ async function main() {
       async () => {
         if (!(await argon2.verify(hash, password))) throw new Error('verify failed');
       },
-      async () => {
-        const res = await fetch(`${url}/auth/login`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ username, password }),
-        });
-        await res.arrayBuffer();
-        if (res.status !== 200) throw new Error(`login failed: ${res.status}`);
-      },
+      (seconds, latencies) =>
+        httpRound({ url: `${url}/auth/login`, body: JSON.stringify({ username, password }) }, c, seconds, latencies),
     );
     raw.push(r);
     http.push(h);
