@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../src/audit/writer.js';
 import { hashToken } from '../../src/crypto/random.js';
+import type { BusMessage } from '../../src/events/bus.js';
 import { newId, nowMs } from '../../src/ids.js';
 import { bearer, login, PASSWORD, register, sidOf, uniqueName } from '../support/auth.js';
 import { api, createUser } from '../support/factories.js';
@@ -357,6 +358,49 @@ describe('accounts over HTTP', () => {
     } finally {
       await closed.stop();
       await invite.stop();
+    }
+  });
+
+  it('publishes sessions_revoked on the bus after every revocation (the gateway closes sockets on it)', async () => {
+    const seen: BusMessage[] = [];
+    const off = server.ctx.bus.subscribe((m) => {
+      if (m.kind === 'sessions_revoked') seen.push(m);
+    });
+    try {
+      const u = await register(server);
+      const sid0 = sidOf(u.access);
+      await api(server, 'POST', '/auth/logout', { ...bearer(u.access), body: {} });
+      expect(seen.at(-1)).toEqual({ kind: 'sessions_revoked', userId: u.id, sessionIds: [sid0] });
+
+      const a = await login(server, { username: u.username, password: u.password });
+      await api(server, 'POST', '/auth/me/password', {
+        ...bearer(a.body.access_token),
+        body: { current_password: u.password, new_password: 'bus password 1' },
+      });
+      expect(seen.at(-1)).toEqual({
+        kind: 'sessions_revoked',
+        userId: u.id,
+        sessionIds: 'all',
+        exceptSessionId: sidOf(a.body.access_token),
+      });
+
+      const b = await login(server, { username: u.username, password: 'bus password 1' });
+      const r = await api(server, 'POST', '/auth/refresh', { body: { refresh_token: b.body.refresh_token } });
+      expect(r.status).toBe(200);
+      await api(server, 'POST', '/auth/refresh', { body: { refresh_token: b.body.refresh_token } });
+      expect(seen.at(-1)).toEqual({ kind: 'sessions_revoked', userId: u.id, sessionIds: [sidOf(b.body.access_token)] });
+
+      await api(server, 'DELETE', '/auth/sessions', bearer(a.body.access_token));
+      expect(seen.at(-1)).toEqual({ kind: 'sessions_revoked', userId: u.id, sessionIds: 'all' });
+
+      const { issuePasswordResetToken } = await import('../../src/auth/password-reset.js');
+      const { token } = await issuePasswordResetToken(server.db, u.id, { action: 'admin.password_reset' });
+      const before = seen.length;
+      await api(server, 'POST', '/auth/reset-password', { body: { token, new_password: 'bus password 2' } });
+      expect(seen.length).toBe(before + 1);
+      expect(seen.at(-1)).toEqual({ kind: 'sessions_revoked', userId: u.id, sessionIds: 'all' });
+    } finally {
+      off();
     }
   });
 
