@@ -379,11 +379,28 @@ export async function updateMe(
   deps: AuthDeps,
   auth: AuthInfo,
   patch: { display_name?: string | null | undefined; email?: string | null | undefined },
+  meta: RequestMeta,
 ) {
   const changes: Record<string, unknown> = {};
   if (patch.display_name !== undefined) changes.display_name = patch.display_name;
   if (patch.email !== undefined) changes.email = patch.email;
-  if (Object.keys(changes).length > 0) await repo.updateUser(deps.db, auth.userId, changes);
+  if (Object.keys(changes).length > 0) {
+    await deps.db.transaction(async (trx) => {
+      const before = await requireUser(trx, auth.userId);
+      await repo.updateUser(trx, auth.userId, changes);
+      const emailChanged = 'email' in changes && (before.email ?? null) !== changes.email;
+      // Reset links go to the email address: one mailed to the old address must not outlive it.
+      if (emailChanged) await repo.voidResetTokens(trx, auth.userId, nowMs());
+      await recordAudit(trx, {
+        action: 'user.update',
+        userId: auth.userId,
+        resourceType: 'user',
+        resourceId: auth.userId,
+        ip: meta.ip,
+        metadata: { fields: Object.keys(changes).sort(), email_changed: emailChanged },
+      });
+    });
+  }
   return getMe(deps, auth);
 }
 

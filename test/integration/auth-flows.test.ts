@@ -61,6 +61,8 @@ describe('accounts over HTTP', () => {
     });
     expect(patched.status).toBe(200);
     expect(patched.body).toMatchObject({ display_name: 'Renamed', email: null });
+    const update = await server.db('audit_log').where({ action: 'user.update', user_id: res.body.user.id }).first();
+    expect(JSON.parse(update.metadata)).toEqual({ fields: ['display_name', 'email'], email_changed: true });
     const badEmail = await api(server, 'PATCH', '/auth/me', {
       ...bearer(li.body.access_token),
       body: { email: 'not-an-email' },

@@ -69,7 +69,7 @@ export function authRoutes(router: Router, ctx: AppContext): void {
 
   router.patch('/auth/me', authed, async (req: Request, res: Response) => {
     const body = parse(schema.updateMeBody, req.body);
-    res.json(await auth.updateMe(ctx, authOf(req), body));
+    res.json(await auth.updateMe(ctx, authOf(req), body, meta(req)));
   });
 
   router.post('/auth/me/password', authed, async (req: Request, res: Response) => {
