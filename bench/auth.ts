@@ -22,6 +22,9 @@ import { createLogger } from '../src/logger.js';
 const secondsArg = process.argv.indexOf('--seconds');
 const SECONDS = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 8;
 const LEVELS = [1, 8, 32];
+/** `--sqlite-sync normal` measures what SQLite's per-commit fsync (synchronous=FULL, the default) costs. */
+const syncArg = process.argv.indexOf('--sqlite-sync');
+const SQLITE_SYNC = syncArg > 0 ? String(process.argv[syncArg + 1]).toUpperCase() : 'FULL';
 
 interface Stat {
   concurrency: number;
@@ -149,6 +152,8 @@ async function main() {
   await db.destroy();
   const app = await createApp(config, { keyring, logger: createLogger('warn') });
   const { port } = await app.start();
+  if (SQLITE_SYNC !== 'FULL')
+    await app.ctx.db.raw(`PRAGMA synchronous = ${SQLITE_SYNC === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
   const url = `http://127.0.0.1:${port}`;
 
   const password = 'benchmark password 1';
@@ -203,6 +208,7 @@ async function main() {
     },
     seconds_per_level: SECONDS,
     database: 'sqlite',
+    sqlite_synchronous: SQLITE_SYNC,
   };
   console.log(`\nLogin benchmark (${machine.cpus} CPUs, ${machine.cpu_model}, Node ${machine.node})`);
   console.log(`Argon2id m=${config.argon2MemoryKib} KiB t=${config.argon2TimeCost} p=${config.argon2Parallelism}\n`);

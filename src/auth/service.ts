@@ -215,11 +215,14 @@ export async function login(deps: AuthDeps, input: LoginInput, meta: RequestMeta
     ? await hashPassword(input.password, deps.config)
     : undefined;
   const issued = await deps.db.transaction(async (trx) => {
-    await repo.updateUser(trx, user.id, {
-      failed_login_count: 0,
-      locked_until: null,
-      ...(rehash ? { password_hash: rehash } : {}),
-    });
+    // Most logins have nothing to reset: skip the write then (one statement less on the hot path).
+    if (rehash || Number(user.failed_login_count) !== 0 || user.locked_until !== null) {
+      await repo.updateUser(trx, user.id, {
+        failed_login_count: 0,
+        locked_until: null,
+        ...(rehash ? { password_hash: rehash } : {}),
+      });
+    }
     const out = await issueTokens(deps, trx, user.id, meta);
     await recordAudit(trx, {
       action: 'auth.login',
