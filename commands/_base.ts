@@ -2,12 +2,13 @@
  * Base of every command: shared flags (--config, --debug) and the one error mapper of the CLI —
  * known errors become a one-line reason and a non-zero exit code; a stack trace only with --debug.
  */
-import { Command, Flags } from '@oclif/core';
+import { Command, Errors, Flags } from '@oclif/core';
 import { type Config, loadConfig } from '../src/config/index.js';
 import type { SettingKey } from '../src/config/schema.js';
 import { createDb, type Db } from '../src/db/knex.js';
 import { migrationStatus } from '../src/db/migrator.js';
 import { AppError, ConfigError } from '../src/errors.js';
+import { SetupError } from '../src/setup/initialise.js';
 
 /** Exit codes: 1 general failure, 2 usage, 3 configuration/keys, 4 refused (would destroy data), 5 not found. */
 export const EXIT = { failure: 1, usage: 2, config: 3, refused: 4, notFound: 5 } as const;
@@ -28,6 +29,12 @@ export abstract class BaseCommand extends Command {
     config: Flags.string({ summary: 'Path of the config file (voicechat.env).', helpGroup: 'GLOBAL' }),
     debug: Flags.boolean({ summary: 'Print stack traces on failure.', default: false, helpGroup: 'GLOBAL' }),
   };
+
+  override async init(): Promise<void> {
+    // Everything the CLI creates (config, keyring, SQLite files, uploads) is private to its owner.
+    process.umask(0o077);
+    await super.init();
+  }
 
   /** Loads the configuration: `--config`, then the usual lookup; `overrides` (from flags) win over everything. */
   protected loadConfig(
@@ -69,9 +76,16 @@ export abstract class BaseCommand extends Command {
     let message = err.message;
     if (err instanceof CliError) exit = err.exit;
     else if (err instanceof ConfigError) exit = EXIT.config;
+    else if (err instanceof SetupError) exit = err.kind === 'exists' ? EXIT.refused : EXIT.failure;
     else if (err instanceof AppError) exit = err.status === 404 ? EXIT.notFound : EXIT.failure;
-    else if (!debug) message = `${err.name === 'Error' ? 'error' : err.name}: ${message.split('\n')[0]}`;
+    else if (err.name !== 'Error') message = `${err.name}: ${message}`;
     if (debug && err.stack) this.logToStderr(err.stack);
-    return this.error(message.split('\n')[0] as string, { exit });
+    // Printed here, on one line, rather than by oclif (which wraps long lines and, in development
+    // mode, adds a stack trace); the thrown error only carries the exit code.
+    const line = message.split('\n')[0] as string;
+    this.logToStderr(`Error: ${line}`);
+    const failure = new Errors.CLIError(line, { exit }) as Errors.CLIError & { skipOclifErrorHandling: boolean };
+    failure.skipOclifErrorHandling = true;
+    throw failure;
   }
 }

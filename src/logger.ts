@@ -31,10 +31,14 @@ const redactPaths = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`, `req.he
 
 /** Strips the "insert into … values (…) - " prefix knex puts before a driver message. */
 export function scrubErrorMessage(message: string): string {
-  const cut = message.lastIndexOf(' - ');
-  return /^(insert|update|delete|select|with|create|alter|drop)\b/i.test(message) && cut > 0
-    ? message.slice(cut + 3)
-    : message;
+  // knex: "<sql with values> - <driver message>", possibly behind a "SqliteError: " / "error: " prefix
+  // (in stacks) and possibly spanning lines (values with newlines). Stack frames after it are kept.
+  const framesAt = message.search(/\n\s+at /);
+  const head = framesAt === -1 ? message : message.slice(0, framesAt);
+  const frames = framesAt === -1 ? '' : message.slice(framesAt);
+  const m = /^((?:[\w.]*Error: )?)(?:insert|update|delete|select|with|create|alter|drop)\b/i.exec(head);
+  const cut = head.lastIndexOf(' - ');
+  return m && cut > 0 ? `${m[1]}${head.slice(cut + 3)}${frames}` : message;
 }
 
 function serializeError(err: unknown): Record<string, unknown> {

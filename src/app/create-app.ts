@@ -12,6 +12,10 @@ import { ConfigError } from '../errors.js';
 import { LocalEventBus } from '../events/bus.js';
 import { createHttpApp, type RouteModule } from '../http/app.js';
 import { authRoutes } from '../http/routes/auth.js';
+import { channelRoutes } from '../http/routes/channels.js';
+import { guildRoutes } from '../http/routes/guilds.js';
+import { messageRoutes } from '../http/routes/messages.js';
+import { uploadRoutes } from '../http/routes/uploads.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createMetrics } from '../metrics.js';
 import { listen } from '../net/uws.js';
@@ -32,7 +36,7 @@ export interface VoiceChatApp {
   stop(): Promise<void>;
 }
 
-const routeModules: RouteModule[] = [authRoutes];
+const routeModules: RouteModule[] = [authRoutes, guildRoutes, channelRoutes, messageRoutes, uploadRoutes];
 
 /** Refuses to start when keys are missing/invalid or migrations are pending. */
 export async function createApp(config: Config, opts: CreateAppOptions = {}): Promise<VoiceChatApp> {

@@ -17,6 +17,8 @@ export class SessionGuard {
   #keyring: () => Keyring;
   #cacheMs: number;
   #cache = new Map<string, { userId: string; until: number }>();
+  /** Bumped by every revocation: a lookup that started before one must not cache its result. */
+  #generation = 0;
 
   constructor(opts: { db: Db; keyring: () => Keyring; bus: EventBus; cacheMs?: number }) {
     this.#db = opts.db;
@@ -24,6 +26,7 @@ export class SessionGuard {
     this.#cacheMs = opts.cacheMs ?? 2000;
     opts.bus.subscribe((m) => {
       if (m.kind !== 'sessions_revoked') return;
+      this.#generation++;
       if (m.sessionIds === 'all') {
         for (const [sid, v] of this.#cache)
           if (v.userId === m.userId && sid !== m.exceptSessionId) this.#cache.delete(sid);
@@ -40,6 +43,7 @@ export class SessionGuard {
     const now = nowMs();
     const cached = this.#cache.get(claims.sessionId);
     if (cached && cached.until > now && cached.userId === claims.userId) return claims;
+    const generation = this.#generation;
     const live = await this.#db('sessions')
       .where({ family_id: claims.sessionId, user_id: claims.userId })
       .whereNull('revoked_at')
@@ -50,6 +54,7 @@ export class SessionGuard {
       this.#cache.delete(claims.sessionId);
       throw errors.unauthenticated('The session has ended.');
     }
+    if (generation !== this.#generation) return claims; // a revocation raced this lookup: do not cache
     if (this.#cache.size > 100_000) this.#cache.clear();
     this.#cache.set(claims.sessionId, { userId: claims.userId, until: now + this.#cacheMs });
     return claims;

@@ -26,6 +26,11 @@ export interface LoadOptions {
   cwd?: string;
 }
 
+/** The data directory when none is configured: `VOICECHAT_DATA_DIR`, else `./data`. */
+export function defaultDataDir(env: Env = process.env): string {
+  return env.VOICECHAT_DATA_DIR || SETTINGS.dataDir.default;
+}
+
 /** Where the config file is looked for, in order (DESIGN.md §4). */
 export function configCandidates(opts: { configPath?: string; env?: Env; cwd?: string } = {}): string[] {
   const env = opts.env ?? process.env;

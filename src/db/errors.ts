@@ -48,6 +48,9 @@ export function translateDbError(e: unknown): AppError | undefined {
       return errors.validation('A referenced resource does not exist.');
     case '22001':
       return errors.validation('A value is too long.');
+    case '22021': // NUL byte or invalid UTF-8 in text: SQLite stores it, Postgres refuses it
+    case '22P05':
+      return errors.validation('A value contains characters that cannot be stored.');
     case '22P02':
     case '22003':
       return errors.validation('A value has the wrong format.');

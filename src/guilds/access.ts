@@ -5,6 +5,7 @@
  */
 import type { Knex } from 'knex';
 import type { Db } from '../db/knex.js';
+import type { EventBus } from '../events/bus.js';
 import { basePermissions, channelPermissions, has, P, type RoleLike } from './permissions.js';
 
 type Q = Db | Knex.Transaction;
@@ -26,6 +27,7 @@ export interface ChannelRow {
   name: string | null;
   position: number;
   user_limit: number | null;
+  created_at: number;
   [k: string]: unknown;
 }
 
@@ -119,4 +121,84 @@ export async function visibleTo(db: Q, userId: string): Promise<Visibility> {
   const dms = await db('dm_participants').where({ user_id: userId }).whereNull('left_at').select('channel_id');
   for (const d of dms) channelIds.push(d.channel_id);
   return { guildIds, channelIds };
+}
+
+interface CachedAccess {
+  access: ChannelAccess;
+  guildId: string;
+  until: number;
+}
+
+/**
+ * A short-lived cache of positive `loadChannelAccess` answers for guild channels, for the hot message
+ * path. Entries live `ttlMs` at most and are dropped at once when the bus reports `access_changed`
+ * for their guild (roles, overrides, membership, bans, channel changes), on every node. Refusals and
+ * DM channels are never cached, so a join or a DM leave takes effect immediately.
+ */
+export class ChannelAccessCache {
+  readonly #entries = new Map<string, CachedAccess>();
+  readonly #byGuild = new Map<string, Set<string>>();
+  readonly #ttlMs: number;
+  readonly #maxEntries: number;
+
+  constructor(bus: EventBus, opts: { ttlMs?: number; maxEntries?: number } = {}) {
+    this.#ttlMs = opts.ttlMs ?? 5000;
+    this.#maxEntries = opts.maxEntries ?? 100_000;
+    bus.subscribe((m) => {
+      if (m.kind === 'access_changed') this.invalidate(m.guildId, m.userIds);
+    });
+  }
+
+  async get(db: Q, channelId: string, userId: string): Promise<ChannelAccess | undefined> {
+    const key = `${userId}:${channelId}`;
+    const now = Date.now();
+    const hit = this.#entries.get(key);
+    if (hit && hit.until > now) return hit.access;
+    const access = await loadChannelAccess(db, channelId, userId);
+    const guildId = access?.channel.guild_id;
+    if (!access || !guildId) return access;
+    if (this.#entries.size >= this.#maxEntries) this.clear();
+    this.#entries.set(key, { access, guildId, until: now + this.#ttlMs });
+    let keys = this.#byGuild.get(guildId);
+    if (!keys) {
+      keys = new Set();
+      this.#byGuild.set(guildId, keys);
+    }
+    keys.add(key);
+    return access;
+  }
+
+  invalidate(guildId: string, userIds?: string[]): void {
+    const keys = this.#byGuild.get(guildId);
+    if (!keys) return;
+    if (!userIds) {
+      for (const k of keys) this.#entries.delete(k);
+      this.#byGuild.delete(guildId);
+      return;
+    }
+    const prefixes = userIds.map((u) => `${u}:`);
+    for (const k of keys) {
+      if (prefixes.some((p) => k.startsWith(p))) {
+        this.#entries.delete(k);
+        keys.delete(k);
+      }
+    }
+  }
+
+  clear(): void {
+    this.#entries.clear();
+    this.#byGuild.clear();
+  }
+}
+
+const caches = new WeakMap<EventBus, ChannelAccessCache>();
+
+/** The access cache of an app (one per bus, so every app in a process has its own). */
+export function channelAccessCache(bus: EventBus): ChannelAccessCache {
+  let c = caches.get(bus);
+  if (!c) {
+    c = new ChannelAccessCache(bus);
+    caches.set(bus, c);
+  }
+  return c;
 }

@@ -8,6 +8,7 @@ import type { AppContext } from '../app/context.js';
 import { safeEqual } from '../crypto/random.js';
 import { migrationStatus } from '../db/migrator.js';
 import { errors } from '../errors.js';
+import { normalizeIp } from '../net/ip.js';
 import { type ExpressApp, express } from '../net/uws.js';
 import { errorHandler, notFoundHandler } from './middleware/errors.js';
 
@@ -16,10 +17,7 @@ export const JSON_BODY_LIMIT = 1024 * 1024;
 /** A feature's routes: registered on the app's router with the shared context. */
 export type RouteModule = (router: Router, ctx: AppContext) => void;
 
-export function normalizeIp(ip: string | undefined): string {
-  if (!ip) return 'unknown';
-  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
-}
+export { normalizeIp };
 
 /** The client address: the socket peer, or X-Forwarded-For when the peer is a trusted proxy. */
 export const clientIp = (req: Request): string => normalizeIp(req.ip);

@@ -39,19 +39,8 @@ export const RULES = {
 
 export type RuleName = keyof typeof RULES;
 
-/** Rate-limit key for an address: IPv4 as is, IPv6 grouped by its /64. */
-export function ipKey(ip: string): string {
-  if (!ip.includes(':')) return ip;
-  const [head] = ip.split('%') as [string];
-  const parts = head.split('::');
-  const left = (parts[0] ?? '').split(':').filter(Boolean);
-  const right = parts.length > 1 ? (parts[1] ?? '').split(':').filter(Boolean) : [];
-  const full = [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
-  return `${full
-    .slice(0, 4)
-    .map((h) => Number.parseInt(h, 16).toString(16))
-    .join(':')}::/64`;
-}
+/** Rate-limit key for an address: IPv4 as is, IPv6 grouped by its /64 (see src/net/ip.ts). */
+export { ipKey } from '../net/ip.js';
 
 export interface RateLimiterOptions {
   scale: number;

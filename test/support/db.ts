@@ -11,6 +11,8 @@ import { createDb, type Db, type Dialect } from '../../src/db/knex.js';
 import { migrateUp } from '../../src/db/migrator.js';
 
 export const TEST_DIALECT: Dialect = /^(pg|postgres)/.test(process.env.VOICECHAT_TEST_DB ?? '') ? 'pg' : 'sqlite';
+/** Optional tag in throwaway database names (`vc_test_<tag>_…`), so CI can check its own run left none. */
+const DB_TAG = (process.env.VOICECHAT_TEST_DB_TAG ?? '').toLowerCase().replace(/[^a-z0-9]/g, '');
 export const PG_BASE_URL = process.env.VOICECHAT_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432';
 
 export interface TestDatabase {
@@ -35,7 +37,7 @@ export async function createTestDatabase(opts: { migrate?: boolean; dialect?: Di
   let databaseUrl = '';
   let dropPg: (() => Promise<void>) | undefined;
   if (dialect === 'pg') {
-    const name = `vc_test_${randomBytes(6).toString('hex')}`;
+    const name = `vc_test_${DB_TAG ? `${DB_TAG}_` : ''}${randomBytes(6).toString('hex')}`;
     const admin = createDb({ dialect: 'pg', databaseUrl: `${PG_BASE_URL}/postgres`, poolMax: 1 });
     await admin.raw(`CREATE DATABASE ${name}`);
     await admin.destroy();

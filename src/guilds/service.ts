@@ -1,0 +1,464 @@
+/**
+ * Guild verbs: create (with @everyone, #general and the General voice channel), read, update,
+ * transfer, delete, leave; members, kicks, bans, roles, member roles, invites and the guild's audit
+ * view. Every verb loads the caller's membership (no membership = 404), authorizes through policy.ts,
+ * writes in one transaction with its audit row, and publishes through an Outbox after the commit.
+ */
+import type { AppContext } from '../app/context.js';
+import { recordAudit } from '../audit/writer.js';
+import { channelRepo } from '../channels/repo.js';
+import { randomToken } from '../crypto/random.js';
+import { errors } from '../errors.js';
+import { newId, nowMs } from '../ids.js';
+import { removeStoredFiles } from '../uploads/storage.js';
+import { presentPublicUser } from '../users/presenter.js';
+import { loadMember, type MemberContext } from './access.js';
+import { Outbox } from './events.js';
+import { EVERYONE_DEFAULT, P, toWire } from './permissions.js';
+import {
+  assertBelowActor,
+  assertCanModerate,
+  assertEveryoneAllowed,
+  assertGrantable,
+  requireOwner,
+  requirePermission,
+} from './policy.js';
+import { presentChannel, presentGuild, presentInvite, presentMember, presentRole } from './presenter.js';
+import { auditRepo, banRepo, guildRepo, inviteRepo, memberRepo, type Q, type RoleRow, roleRepo } from './repo.js';
+import { isId } from './schema.js';
+
+export interface Actor {
+  userId: string;
+  ip?: string | null;
+}
+
+type Ctx = Pick<AppContext, 'db' | 'bus' | 'config' | 'logger'>;
+
+/** The caller's membership, or 404 (not a member, unknown guild, malformed id: all look the same). */
+export async function memberOr404(db: Q, guildId: string, userId: string): Promise<MemberContext> {
+  const member = isId(guildId) ? await loadMember(db, guildId, userId) : undefined;
+  if (!member) throw errors.notFound('No such guild.');
+  return member;
+}
+
+async function roleOr404(db: Q, guildId: string, roleId: string): Promise<RoleRow> {
+  const role = isId(roleId) ? await roleRepo.find(db, guildId, roleId) : undefined;
+  if (!role) throw errors.notFound('No such role.');
+  return role;
+}
+
+const audit = (trx: Q, actor: Actor, action: string, type: string, id: string, metadata: Record<string, unknown>) =>
+  recordAudit(trx, {
+    action,
+    userId: actor.userId,
+    resourceType: type,
+    resourceId: id,
+    ip: actor.ip ?? null,
+    metadata,
+  });
+
+// ---------------------------------------------------------------- guilds
+
+export async function createGuild(ctx: Ctx, actor: Actor, input: { name: string }) {
+  const now = nowMs();
+  const guild = { id: newId(), name: input.name, owner_id: actor.userId, created_at: now, updated_at: now };
+  const everyone: RoleRow = {
+    id: newId(),
+    guild_id: guild.id,
+    name: '@everyone',
+    color: null,
+    permissions: toWire(EVERYONE_DEFAULT),
+    position: 0,
+    is_everyone: true,
+    created_at: now,
+  };
+  const channel = (name: string, type: 'text' | 'voice', position: number) => ({
+    id: newId(),
+    guild_id: guild.id,
+    type,
+    name,
+    topic: null,
+    position,
+    user_limit: null,
+    created_at: now,
+    updated_at: now,
+  });
+  const channels = [channel('general', 'text', 0), channel('General', 'voice', 1)];
+  await ctx.db.transaction(async (trx) => {
+    await guildRepo.insert(trx, guild);
+    await roleRepo.insert(trx, everyone);
+    await memberRepo.insert(trx, { guild_id: guild.id, user_id: actor.userId, nickname: null, joined_at: now });
+    for (const c of channels) await channelRepo.insert(trx, c);
+  });
+  new Outbox().accessChanged(guild.id, [actor.userId]).flush(ctx.bus);
+  return { ...presentGuild(guild), roles: [presentRole(everyone)], channels: channels.map(presentChannel) };
+}
+
+export async function listGuilds(ctx: Ctx, actor: Actor) {
+  return (await guildRepo.listForUser(ctx.db, actor.userId)).map(presentGuild);
+}
+
+export async function getGuild(ctx: Ctx, actor: Actor, guildId: string) {
+  await memberOr404(ctx.db, guildId, actor.userId);
+  return presentGuild((await guildRepo.find(ctx.db, guildId))!);
+}
+
+export async function updateGuild(
+  ctx: Ctx,
+  actor: Actor,
+  guildId: string,
+  input: { name?: string | undefined; owner_id?: string | undefined },
+) {
+  const out = new Outbox();
+  const guild = await ctx.db.transaction(async (trx) => {
+    const member = await memberOr404(trx, guildId, actor.userId);
+    requirePermission(member, P.MANAGE_GUILD);
+    const patch: Record<string, unknown> = { updated_at: nowMs() };
+    if (input.name !== undefined) patch.name = input.name;
+    if (input.owner_id !== undefined && input.owner_id !== actor.userId) {
+      requireOwner(member);
+      if (!(await memberRepo.find(trx, guildId, input.owner_id))) {
+        throw errors.validation('The new owner must be a member.', [{ path: 'owner_id', message: 'not a member' }]);
+      }
+      patch.owner_id = input.owner_id;
+      await audit(trx, actor, 'guild.transfer', 'guild', guildId, { guild_id: guildId, new_owner_id: input.owner_id });
+      out.accessChanged(guildId, [actor.userId, input.owner_id]);
+    }
+    await guildRepo.update(trx, guildId, patch);
+    return (await guildRepo.find(trx, guildId))!;
+  });
+  const wire = presentGuild(guild);
+  out.guild(guildId, 'guild_update', wire).flush(ctx.bus);
+  return wire;
+}
+
+export async function deleteGuild(ctx: Ctx, actor: Actor, guildId: string): Promise<void> {
+  const files = await ctx.db.transaction(async (trx) => {
+    const member = await memberOr404(trx, guildId, actor.userId);
+    requireOwner(member);
+    const files = await guildRepo.attachmentFiles(trx, guildId);
+    await audit(trx, actor, 'guild.delete', 'guild', guildId, { guild_id: guildId });
+    await guildRepo.delete(trx, guildId);
+    return files;
+  });
+  new Outbox().guild(guildId, 'guild_delete', { id: guildId }).accessChanged(guildId).flush(ctx.bus);
+  await removeStoredFiles(ctx.config.dataDir, files, ctx.logger);
+}
+
+export async function leaveGuild(ctx: Ctx, actor: Actor, guildId: string): Promise<void> {
+  await ctx.db.transaction(async (trx) => {
+    const member = await memberOr404(trx, guildId, actor.userId);
+    if (member.isOwner) throw errors.forbidden('The owner must transfer ownership or delete the guild first.');
+    await memberRepo.remove(trx, guildId, actor.userId);
+  });
+  new Outbox()
+    .guild(guildId, 'member_leave', { guild_id: guildId, user_id: actor.userId })
+    .accessChanged(guildId, [actor.userId])
+    .flush(ctx.bus);
+}
+
+// ---------------------------------------------------------------- members, kicks, bans
+
+export async function listMembers(ctx: Ctx, actor: Actor, guildId: string) {
+  await memberOr404(ctx.db, guildId, actor.userId);
+  return (await memberRepo.list(ctx.db, guildId)).map((m) => presentMember(m.member, m.user, m.roleIds));
+}
+
+export async function kickMember(ctx: Ctx, actor: Actor, guildId: string, userId: string): Promise<void> {
+  await ctx.db.transaction(async (trx) => {
+    const me = await memberOr404(trx, guildId, actor.userId);
+    requirePermission(me, P.KICK_MEMBERS);
+    const target = isId(userId) ? await loadMember(trx, guildId, userId) : undefined;
+    if (!target) throw errors.notFound('No such member.');
+    assertCanModerate(me, target, userId);
+    await memberRepo.remove(trx, guildId, userId);
+    await audit(trx, actor, 'member.kick', 'user', userId, { guild_id: guildId });
+  });
+  new Outbox()
+    .guild(guildId, 'member_leave', { guild_id: guildId, user_id: userId })
+    .accessChanged(guildId, [userId])
+    .flush(ctx.bus);
+}
+
+export async function listBans(ctx: Ctx, actor: Actor, guildId: string) {
+  const me = await memberOr404(ctx.db, guildId, actor.userId);
+  requirePermission(me, P.BAN_MEMBERS);
+  return (await banRepo.list(ctx.db, guildId)).map((b: any) => ({
+    user: presentPublicUser({
+      id: b.user_id,
+      username: b.username,
+      display_name: b.display_name,
+      created_at: b.user_created_at,
+    }),
+    reason: b.reason,
+    moderator_id: b.moderator_id,
+    created_at: new Date(Number(b.created_at)).toISOString(),
+  }));
+}
+
+export async function banMember(
+  ctx: Ctx,
+  actor: Actor,
+  guildId: string,
+  userId: string,
+  reason: string | undefined,
+): Promise<void> {
+  let wasMember = false;
+  await ctx.db.transaction(async (trx) => {
+    const me = await memberOr404(trx, guildId, actor.userId);
+    requirePermission(me, P.BAN_MEMBERS);
+    if (!isId(userId) || !(await memberRepo.user(trx, userId))) throw errors.notFound('No such user.');
+    const target = await loadMember(trx, guildId, userId);
+    assertCanModerate(me, target, userId);
+    wasMember = Boolean(target);
+    if (target) await memberRepo.remove(trx, guildId, userId);
+    await banRepo.upsert(trx, {
+      guild_id: guildId,
+      user_id: userId,
+      reason: reason ?? null,
+      moderator_id: actor.userId,
+      created_at: nowMs(),
+    });
+    await audit(trx, actor, 'member.ban', 'user', userId, { guild_id: guildId, reason: reason ?? null });
+  });
+  const out = new Outbox();
+  if (wasMember) out.guild(guildId, 'member_leave', { guild_id: guildId, user_id: userId });
+  out.accessChanged(guildId, [userId]).flush(ctx.bus);
+}
+
+export async function unbanMember(ctx: Ctx, actor: Actor, guildId: string, userId: string): Promise<void> {
+  await ctx.db.transaction(async (trx) => {
+    const me = await memberOr404(trx, guildId, actor.userId);
+    requirePermission(me, P.BAN_MEMBERS);
+    if (!isId(userId) || (await banRepo.delete(trx, guildId, userId)) === 0) throw errors.notFound('No such ban.');
+    await audit(trx, actor, 'member.unban', 'user', userId, { guild_id: guildId });
+  });
+  new Outbox().accessChanged(guildId, [userId]).flush(ctx.bus);
+}
+
+// ---------------------------------------------------------------- roles
+
+export async function listRoles(ctx: Ctx, actor: Actor, guildId: string) {
+  await memberOr404(ctx.db, guildId, actor.userId);
+  return (await roleRepo.list(ctx.db, guildId)).map(presentRole);
+}
+
+export async function createRole(
+  ctx: Ctx,
+  actor: Actor,
+  guildId: string,
+  input: {
+    name: string;
+    color?: string | null | undefined;
+    permissions?: bigint | undefined;
+    position?: number | undefined;
+  },
+) {
+  const role = await ctx.db.transaction(async (trx) => {
+    const me = await memberOr404(trx, guildId, actor.userId);
+    requirePermission(me, P.MANAGE_ROLES);
+    const perms = input.permissions ?? 0n;
+    const position = input.position ?? 1;
+    assertBelowActor(me, position);
+    assertGrantable(me, perms);
+    const row: RoleRow = {
+      id: newId(),
+      guild_id: guildId,
+      name: input.name,
+      color: input.color ?? null,
+      permissions: toWire(perms),
+      position,
+      is_everyone: false,
+      created_at: nowMs(),
+    };
+    await roleRepo.insert(trx, row);
+    await audit(trx, actor, 'role.create', 'role', row.id, {
+      guild_id: guildId,
+      name: row.name,
+      permissions: row.permissions,
+      position,
+    });
+    return row;
+  });
+  const wire = presentRole(role);
+  new Outbox().guild(guildId, 'role_create', wire).flush(ctx.bus);
+  return wire;
+}
+
+export async function updateRole(
+  ctx: Ctx,
+  actor: Actor,
+  guildId: string,
+  roleId: string,
+  input: {
+    name?: string | undefined;
+    color?: string | null | undefined;
+    permissions?: bigint | undefined;
+    position?: number | undefined;
+  },
+) {
+  const role = await ctx.db.transaction(async (trx) => {
+    const me = await memberOr404(trx, guildId, actor.userId);
+    requirePermission(me, P.MANAGE_ROLES);
+    const role = await roleOr404(trx, guildId, roleId);
+    const isEveryone = Boolean(role.is_everyone);
+    if (input.permissions !== undefined) assertEveryoneAllowed(isEveryone, input.permissions);
+    if (isEveryone && (input.name !== undefined || input.position !== undefined)) {
+      throw errors.forbidden('The @everyone role keeps its name and position.');
+    }
+    assertBelowActor(me, Number(role.position));
+    if (input.position !== undefined) assertBelowActor(me, input.position);
+    const patch: Partial<RoleRow> = {};
+    if (input.name !== undefined) patch.name = input.name;
+    if (input.color !== undefined) patch.color = input.color;
+    if (input.position !== undefined) patch.position = input.position;
+    if (input.permissions !== undefined) {
+      assertGrantable(me, input.permissions & ~BigInt(role.permissions));
+      patch.permissions = toWire(input.permissions);
+    }
+    await roleRepo.update(trx, roleId, patch);
+    await audit(trx, actor, 'role.update', 'role', roleId, {
+      guild_id: guildId,
+      changes: Object.fromEntries(Object.entries(patch).map(([k, v]) => [k, v === null ? null : String(v)])),
+    });
+    return (await roleRepo.find(trx, guildId, roleId))!;
+  });
+  const wire = presentRole(role);
+  new Outbox().guild(guildId, 'role_update', wire).accessChanged(guildId).flush(ctx.bus);
+  return wire;
+}
+
+export async function deleteRole(ctx: Ctx, actor: Actor, guildId: string, roleId: string): Promise<void> {
+  await ctx.db.transaction(async (trx) => {
+    const me = await memberOr404(trx, guildId, actor.userId);
+    requirePermission(me, P.MANAGE_ROLES);
+    const role = await roleOr404(trx, guildId, roleId);
+    if (role.is_everyone) throw errors.forbidden('The @everyone role cannot be deleted.');
+    assertBelowActor(me, Number(role.position));
+    await roleRepo.delete(trx, roleId);
+    await audit(trx, actor, 'role.delete', 'role', roleId, { guild_id: guildId, name: role.name });
+  });
+  new Outbox().guild(guildId, 'role_delete', { guild_id: guildId, id: roleId }).accessChanged(guildId).flush(ctx.bus);
+}
+
+async function changeMemberRole(ctx: Ctx, actor: Actor, guildId: string, userId: string, roleId: string, add: boolean) {
+  const result = await ctx.db.transaction(async (trx) => {
+    const me = await memberOr404(trx, guildId, actor.userId);
+    requirePermission(me, P.MANAGE_ROLES);
+    const role = await roleOr404(trx, guildId, roleId);
+    const target = isId(userId) ? await memberRepo.find(trx, guildId, userId) : undefined;
+    if (!target) throw errors.notFound('No such member.');
+    if (role.is_everyone) throw errors.forbidden('Everyone holds the @everyone role.');
+    assertBelowActor(me, Number(role.position));
+    const changed = add
+      ? await memberRepo.addRole(trx, guildId, userId, roleId)
+      : (await memberRepo.removeRole(trx, guildId, userId, roleId)) > 0;
+    if (!add && !changed) throw errors.notFound('The member does not hold that role.');
+    if (changed) {
+      await audit(trx, actor, add ? 'member.role_add' : 'member.role_remove', 'user', userId, {
+        guild_id: guildId,
+        role_id: roleId,
+      });
+    }
+    const user = (await memberRepo.user(trx, userId))!;
+    return { changed, member: presentMember(target, user, await memberRepo.roleIds(trx, guildId, userId)) };
+  });
+  if (result.changed) {
+    new Outbox().guild(guildId, 'member_update', result.member).accessChanged(guildId, [userId]).flush(ctx.bus);
+  }
+}
+
+export const addMemberRole = (ctx: Ctx, actor: Actor, guildId: string, userId: string, roleId: string) =>
+  changeMemberRole(ctx, actor, guildId, userId, roleId, true);
+export const removeMemberRole = (ctx: Ctx, actor: Actor, guildId: string, userId: string, roleId: string) =>
+  changeMemberRole(ctx, actor, guildId, userId, roleId, false);
+
+// ---------------------------------------------------------------- invites
+
+export async function listInvites(ctx: Ctx, actor: Actor, guildId: string) {
+  const me = await memberOr404(ctx.db, guildId, actor.userId);
+  requirePermission(me, P.CREATE_INVITE);
+  return (await inviteRepo.list(ctx.db, guildId)).map(presentInvite);
+}
+
+export async function createInvite(
+  ctx: Ctx,
+  actor: Actor,
+  guildId: string,
+  input: { max_uses?: number | null | undefined; expires_in?: number | null | undefined },
+) {
+  const me = await memberOr404(ctx.db, guildId, actor.userId);
+  requirePermission(me, P.CREATE_INVITE);
+  const now = nowMs();
+  const row = {
+    code: randomToken(9),
+    guild_id: guildId,
+    creator_id: actor.userId,
+    max_uses: input.max_uses ?? null,
+    uses: 0,
+    expires_at: input.expires_in ? now + input.expires_in * 1000 : null,
+    created_at: now,
+  };
+  await inviteRepo.insert(ctx.db, row);
+  return presentInvite(row);
+}
+
+/** The invite's creator may revoke it; anyone else needs MANAGE_GUILD. */
+export async function deleteInvite(ctx: Ctx, actor: Actor, guildId: string, code: string): Promise<void> {
+  const me = await memberOr404(ctx.db, guildId, actor.userId);
+  const invite = await inviteRepo.find(ctx.db, code);
+  if (!invite || invite.guild_id !== guildId) throw errors.notFound('No such invite.');
+  if (invite.creator_id !== actor.userId) requirePermission(me, P.MANAGE_GUILD);
+  else requirePermission(me, P.CREATE_INVITE);
+  await inviteRepo.delete(ctx.db, guildId, code);
+}
+
+export async function joinByInvite(ctx: Ctx, actor: Actor, code: string) {
+  const now = nowMs();
+  const result = await ctx.db.transaction(async (trx) => {
+    const invite = await inviteRepo.find(trx, code);
+    if (!invite) throw errors.notFound('No such invite.');
+    const guild = (await guildRepo.find(trx, invite.guild_id))!;
+    if (await memberRepo.find(trx, guild.id, actor.userId)) return { guild, joined: undefined };
+    if (await banRepo.find(trx, guild.id, actor.userId)) throw errors.forbidden('You are banned from this guild.');
+    if (!(await inviteRepo.consume(trx, code, now))) throw errors.notFound('No such invite.');
+    const member = { guild_id: guild.id, user_id: actor.userId, nickname: null, joined_at: now };
+    await memberRepo.insert(trx, member);
+    const user = (await memberRepo.user(trx, actor.userId))!;
+    return { guild, joined: presentMember(member, user, []) };
+  });
+  if (result.joined) {
+    new Outbox()
+      .accessChanged(result.guild.id, [actor.userId])
+      .guild(result.guild.id, 'member_join', result.joined)
+      .flush(ctx.bus);
+  }
+  return presentGuild(result.guild);
+}
+
+// ---------------------------------------------------------------- audit
+
+export async function guildAuditLog(
+  ctx: Ctx,
+  actor: Actor,
+  guildId: string,
+  page: { before?: string | undefined; limit: number },
+) {
+  const me = await memberOr404(ctx.db, guildId, actor.userId);
+  requirePermission(me, P.VIEW_AUDIT_LOG);
+  const rows = await auditRepo.forGuild(
+    ctx.db,
+    guildId,
+    page.before === undefined ? undefined : Number(page.before),
+    page.limit,
+  );
+  return rows.map((r: any) => ({
+    id: String(r.id),
+    user_id: r.user_id,
+    action: r.action,
+    resource_type: r.resource_type,
+    resource_id: r.resource_id,
+    metadata: JSON.parse(r.metadata),
+    created_at: new Date(Number(r.created_at)).toISOString(),
+  }));
+}

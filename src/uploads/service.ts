@@ -1,0 +1,122 @@
+/**
+ * Upload and download of channel attachments. The body is streamed to `<dataDir>/uploads/<random>`
+ * while its size is counted (over the limit: stop, delete the partial file, 413) and its text-ness
+ * checked; the type is then decided from magic bytes and must agree with the extension. The row and
+ * its `upload.create` audit entry are written in one transaction; any failure removes the file.
+ */
+import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
+import { stat, unlink } from 'node:fs/promises';
+import { type Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { AppContext } from '../app/context.js';
+import { recordAudit } from '../audit/writer.js';
+import { errors, isAppError } from '../errors.js';
+import { channelAccessCache } from '../guilds/access.js';
+import { has, P } from '../guilds/permissions.js';
+import { isId } from '../guilds/schema.js';
+import type { Actor } from '../guilds/service.js';
+import { newId, nowMs } from '../ids.js';
+import { presentAttachment } from '../messages/presenter.js';
+import { attachmentRepo } from '../messages/repo.js';
+import { contentDisposition, extensionOf, sanitizeFilename } from './filename.js';
+import { classify, TEXT_MIME, TextSniffer } from './mime.js';
+import { newStorageName, storagePath } from './storage.js';
+
+type Ctx = Pick<AppContext, 'db' | 'bus' | 'config' | 'logger' | 'limits'>;
+
+export interface UploadInput {
+  /** The client's filename (X-Filename), cleaned here. */
+  filename: string | undefined;
+  /** Declared Content-Length, if any: refused up front when over the limit. */
+  contentLength: number | undefined;
+  body: Readable;
+}
+
+export async function createUpload(ctx: Ctx, actor: Actor, channelId: string, input: UploadInput) {
+  await ctx.limits.consume('upload_user', actor.userId);
+  const access = isId(channelId) ? await channelAccessCache(ctx.bus).get(ctx.db, channelId, actor.userId) : undefined;
+  if (!access) throw errors.notFound('No such channel.');
+  if (!has(access.permissions, P.ATTACH_FILES)) throw errors.forbidden('You cannot attach files here.');
+  if (access.channel.type === 'voice') throw errors.validation('Voice channels have no attachments.');
+  if (!input.filename) {
+    throw errors.validation('The X-Filename header is required.', [{ path: 'X-Filename', message: 'required' }]);
+  }
+  const max = ctx.config.uploadMaxBytes;
+  if (input.contentLength !== undefined && input.contentLength > max) throw errors.payloadTooLarge();
+  const filename = sanitizeFilename(input.filename);
+
+  const storageName = newStorageName();
+  const file = storagePath(ctx.config.dataDir, storageName);
+  const sniffer = new TextSniffer();
+  let size = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      size += chunk.length;
+      if (size > max) return done(errors.payloadTooLarge());
+      sniffer.update(chunk);
+      done(null, chunk);
+    },
+  });
+  try {
+    await pipeline(input.body, meter, createWriteStream(file, { flags: 'wx', mode: 0o600 }));
+    if (size === 0) throw errors.validation('The file is empty.');
+    const mime = await classify(file, extensionOf(filename), sniffer);
+    if (!mime) throw errors.unsupportedMediaType('That file type is not allowed, or does not match its extension.');
+    const row = {
+      id: newId(),
+      channel_id: channelId,
+      message_id: null,
+      uploader_id: actor.userId,
+      filename,
+      storage_name: storageName,
+      mime_type: mime,
+      size_bytes: size,
+      created_at: nowMs(),
+    };
+    await ctx.db.transaction(async (trx) => {
+      await attachmentRepo.insert(trx, row);
+      await recordAudit(trx, {
+        action: 'upload.create',
+        userId: actor.userId,
+        resourceType: 'attachment',
+        resourceId: row.id,
+        ip: actor.ip ?? null,
+        metadata: { guild_id: access.channel.guild_id, channel_id: channelId, mime_type: mime, size_bytes: size },
+      });
+    });
+    const wire = presentAttachment(row);
+    return { ...wire };
+  } catch (e) {
+    await unlink(file).catch(() => {});
+    if (isAppError(e)) throw e;
+    if ((e as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE')
+      throw errors.validation('The upload was cut off.');
+    throw e;
+  }
+}
+
+export interface Download {
+  stream: ReadStream;
+  headers: Record<string, string>;
+}
+
+/** An attachment for someone who can view its channel (unlinked uploads: the uploader only), or 404. */
+export async function openAttachment(ctx: Ctx, actor: Actor, attachmentId: string): Promise<Download> {
+  const a = isId(attachmentId) ? await attachmentRepo.find(ctx.db, attachmentId) : undefined;
+  const access = a ? await channelAccessCache(ctx.bus).get(ctx.db, a.channel_id, actor.userId) : undefined;
+  if (!a || !access || (a.message_id === null && a.uploader_id !== actor.userId)) {
+    throw errors.notFound('No such attachment.');
+  }
+  const file = storagePath(ctx.config.dataDir, a.storage_name);
+  const info = await stat(file).catch(() => undefined);
+  if (!info) throw errors.notFound('No such attachment.');
+  return {
+    stream: createReadStream(file),
+    headers: {
+      'Content-Type': a.mime_type === TEXT_MIME ? 'text/plain; charset=utf-8' : a.mime_type,
+      'Content-Length': String(info.size),
+      'Content-Disposition': contentDisposition(a.filename),
+      'X-Content-Type-Options': 'nosniff',
+    },
+  };
+}
