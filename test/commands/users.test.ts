@@ -16,6 +16,7 @@ import UsersSetAdmin from '../../commands/users/set-admin.js';
 import UsersUnlock from '../../commands/users/unlock.js';
 import { verifyAuditChain } from '../../src/audit/writer.js';
 import { bearer, login, register, uniqueName } from '../support/auth.js';
+import { spawnCli } from '../support/cli.js';
 import { api } from '../support/factories.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -53,10 +54,12 @@ describe('voicechat users', () => {
     const spy = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => {
       out.push(`${args.map(String).join(' ')}\n`);
     });
+    const quiet = vi.spyOn(console, 'error').mockImplementation(() => {});
     try {
       await cmd.run([...argv, '--config', configFile], oclif);
     } finally {
       spy.mockRestore();
+      quiet.mockRestore();
     }
     return out.join('');
   }
@@ -154,6 +157,25 @@ describe('voicechat users', () => {
       expect(err?.oclif?.exit).toBe(5);
     }
   });
+
+  it('runs as a real process through bin/dev.js (exit codes, one-line failure)', async () => {
+    const u = await register(server);
+    const ok = await spawnCli(['users', 'reset-password', u.username, '--json', '--config', configFile]);
+    expect(ok.exit).toBe(0);
+    const out = JSON.parse(ok.stdout);
+    expect(out.link).toContain('https://chat.example.org/reset-password#token=');
+    expect(
+      (
+        await api(server, 'POST', '/auth/reset-password', {
+          body: { token: out.token, new_password: 'via the process' },
+        })
+      ).status,
+    ).toBe(204);
+    const missing = await spawnCli(['users', 'unlock', 'no_such_user', '--config', configFile]);
+    expect(missing.exit).toBe(5);
+    expect(missing.stderr.trim().split('\n')).toHaveLength(1);
+    expect(missing.stderr).toContain('No user named');
+  }, 30_000);
 
   it('every command is audited as admin.* and the chain verifies', async () => {
     const actions = new Set(
