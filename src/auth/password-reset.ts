@@ -134,7 +134,7 @@ export async function resetPassword(
   if (!found) throw invalid();
   const user = await repo.userById(deps.db, found.user_id);
   if (!user) throw invalid();
-  await deps.limits.consume('password_reset_account', user.username.toLowerCase());
+  await deps.limits.consume('password_reset_submit_account', user.username.toLowerCase());
   const hash = await hashPassword(input.new_password, deps.config);
   const now = nowMs();
   const ok = await deps.db.transaction(async (trx) => {

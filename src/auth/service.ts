@@ -149,8 +149,11 @@ async function recordLoginFailure(
   user: repo.AuthUserRow | undefined,
   meta: RequestMeta,
   reason: string,
+  attemptedName = '',
 ): Promise<void> {
   await deps.limits.penalize('login_failures_ip', ipKey(meta.ip));
+  if (!user && reason === 'unknown_user')
+    await deps.limits.penalize('login_unknown_account', unknownKey(attemptedName));
   await deps.db.transaction(async (trx) => {
     await recordAudit(trx, {
       action: 'auth.login_failed',
@@ -179,6 +182,9 @@ async function recordLoginFailure(
   });
 }
 
+/** Limiter key for a login name that matches no account. */
+const unknownKey = (name: string): string => name.toLowerCase().slice(0, 64);
+
 export async function login(deps: AuthDeps, input: LoginInput, meta: RequestMeta) {
   const ip = ipKey(meta.ip);
   await deps.limits.consume('login_ip', ip);
@@ -187,6 +193,12 @@ export async function login(deps: AuthDeps, input: LoginInput, meta: RequestMeta
 
   const user = await repo.userByName(deps.db, input.username);
   const now = nowMs();
+  // Names that do not exist lock like real accounts do, so the 403 tells nothing about existence.
+  const unknownLock = user ? 0 : await deps.limits.retryAfter('login_unknown_account', unknownKey(input.username));
+  if (unknownLock > 0) {
+    await recordLoginFailure(deps, undefined, meta, 'account_locked', input.username);
+    throw errors.accountLocked(unknownLock);
+  }
   if (user?.locked_until && Number(user.locked_until) > now) {
     // A correct password does not bypass the lock, so the password is not even checked.
     await recordLoginFailure(deps, user, meta, 'account_locked');
@@ -197,7 +209,13 @@ export async function login(deps: AuthDeps, input: LoginInput, meta: RequestMeta
     ? await verifyPassword(user.password_hash, input.password)
     : await verifyDummy(input.password, deps.config);
   if (!user || !passwordOk || user.disabled_at) {
-    await recordLoginFailure(deps, user, meta, !user ? 'unknown_user' : !passwordOk ? 'bad_password' : 'disabled');
+    await recordLoginFailure(
+      deps,
+      user,
+      meta,
+      !user ? 'unknown_user' : !passwordOk ? 'bad_password' : 'disabled',
+      input.username,
+    );
     throw errors.invalidCredentials();
   }
 

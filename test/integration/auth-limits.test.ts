@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { adminIssueResetToken } from '../../src/auth/password-reset.js';
 import { bearer, login, PASSWORD, register, uniqueName } from '../support/auth.js';
 import { api } from '../support/factories.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -120,6 +121,44 @@ describe('rate limits and lockout at the documented numbers (windows shrunk by c
       )
       .toBe(200);
     expect(Date.now() - t0).toBeGreaterThan(3000);
+  });
+
+  it('an unknown username locks on the same schedule as a real account (no existence leak)', async () => {
+    const server = await start({ VOICECHAT_RATE_LIMIT_WINDOW_SCALE: '0.004', VOICECHAT_TRUSTED_PROXIES: '127.0.0.1' });
+    const u = await register(server);
+    const answers: Record<string, { status: number; code: string }[]> = { real: [], ghost: [] };
+    for (const [kind, name] of [
+      ['real', u.username],
+      ['ghost', 'no_such_person'],
+    ] as const) {
+      for (let i = 0; i < 11; i++) {
+        const r = await login(
+          server,
+          { username: name, password: `wrong ${i}` },
+          xff(`198.51.${kind === 'real' ? 1 : 2}.${i}`),
+        );
+        answers[kind]?.push({ status: r.status, code: r.body.error.code });
+      }
+    }
+    expect(answers.ghost).toEqual(answers.real);
+    expect(answers.real?.[10]).toEqual({ status: 403, code: 'ACCOUNT_LOCKED' });
+  });
+
+  it('forgot-password requests naming a victim do not use up the budget of their valid reset token', async () => {
+    const server = await start({ VOICECHAT_TRUSTED_PROXIES: '127.0.0.1' });
+    const u = await register(server);
+    for (let i = 0; i < 6; i++) {
+      await api(server, 'POST', '/auth/forgot-password', {
+        body: { username: u.username },
+        headers: xff(`192.0.2.${70 + i}`),
+      });
+    }
+    const { token } = await adminIssueResetToken(server.db, u.username, undefined);
+    const r = await api(server, 'POST', '/auth/reset-password', {
+      body: { token, new_password: 'a brand new password' },
+      headers: xff('192.0.2.99'),
+    });
+    expect(r.status).toBe(204);
   });
 
   it('register 5 per hour per IP; forgot/reset 5 per hour per IP and per account', async () => {
