@@ -3,6 +3,7 @@
  * naming it. Verification pins HS256, requires `exp`, and finds the key by `kid` in the keyring, so
  * a rotation can overlap keys. Any failure other than expiry is UNAUTHENTICATED.
  */
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import type { Keyring } from '../crypto/keyring.js';
 import { errors } from '../errors.js';
@@ -22,6 +23,18 @@ export function signAccessToken(keyring: Keyring, claims: AccessClaims, ttlSecon
   });
 }
 
+// jsonwebtoken turns a raw secret into a KeyObject on every verify, first by trying (and failing)
+// createPublicKey: that throw dominated the request path. One KeyObject per key buffer instead.
+const secretKeys = new WeakMap<Buffer, KeyObject>();
+function secretKey(key: Buffer): KeyObject {
+  let k = secretKeys.get(key);
+  if (!k) {
+    k = createSecretKey(key);
+    secretKeys.set(key, k);
+  }
+  return k;
+}
+
 export function verifyAccessToken(keyring: Keyring, token: string): AccessClaims {
   const decoded = jwt.decode(token, { complete: true });
   const kid = decoded && typeof decoded === 'object' ? decoded.header.kid : undefined;
@@ -29,7 +42,7 @@ export function verifyAccessToken(keyring: Keyring, token: string): AccessClaims
   if (!key) throw errors.unauthenticated('The access token is not valid.');
   let payload: jwt.JwtPayload | string;
   try {
-    payload = jwt.verify(token, key, { algorithms: ['HS256'] });
+    payload = jwt.verify(token, secretKey(key), { algorithms: ['HS256'] });
   } catch (e) {
     if (e instanceof jwt.TokenExpiredError) throw errors.tokenExpired();
     throw errors.unauthenticated('The access token is not valid.');

@@ -1,7 +1,8 @@
 /** Storage of messages and their attachment links: the only knex user of the messages feature. */
 import type { Knex } from 'knex';
-import type { Db } from '../db/knex.js';
+import { type Db, dialectOf } from '../db/knex.js';
 import type { AttachmentRow, MessageRow } from './presenter.js';
+import { SqliteMessageWriter } from './sqlite-writer.js';
 
 type Q = Db | Knex.Transaction;
 
@@ -73,7 +74,7 @@ interface Pending {
  * batch is a single row, so nothing waits; under load the per-commit cost is shared. A failing batch
  * is retried row by row so each caller gets its own error.
  */
-export class MessageWriter {
+export class MessageWriter implements MessageInserter {
   readonly #db: Db;
   readonly #maxBatch: number;
   #queue: Pending[] = [];
@@ -82,6 +83,10 @@ export class MessageWriter {
   constructor(db: Db, maxBatch = 256) {
     this.#db = db;
     this.#maxBatch = maxBatch;
+  }
+
+  async close(): Promise<void> {
+    while (this.#queue.length > 0 || this.#scheduled) await new Promise((r) => setTimeout(r, 5));
   }
 
   insert(row: MessageRow): Promise<void> {
@@ -115,12 +120,31 @@ export class MessageWriter {
   }
 }
 
-const writers = new WeakMap<Db, MessageWriter>();
-export function messageWriter(db: Db): MessageWriter {
+export interface MessageInserter {
+  insert(row: MessageRow): Promise<void>;
+  close(): Promise<void>;
+}
+
+const writers = new WeakMap<Db, MessageInserter>();
+
+/**
+ * The app's message inserter: on a SQLite file, a worker-thread writer (see sqlite-writer.ts);
+ * otherwise (Postgres, in-memory SQLite) group commit through knex.
+ */
+export function messageWriter(db: Db): MessageInserter {
   let w = writers.get(db);
   if (!w) {
-    w = new MessageWriter(db);
+    const file = (db.client.config.connection as { filename?: string } | undefined)?.filename;
+    w =
+      dialectOf(db) === 'sqlite' && file && file !== ':memory:' ? new SqliteMessageWriter(file) : new MessageWriter(db);
     writers.set(db, w);
   }
   return w;
+}
+
+/** Flushes and stops the app's message writer (before the database is closed). */
+export async function closeMessageWriter(db: Db): Promise<void> {
+  const w = writers.get(db);
+  writers.delete(db);
+  await w?.close();
 }
