@@ -50,6 +50,7 @@ export function translateDbError(e: unknown): AppError | undefined {
       return errors.validation('A value is too long.');
     case '22P02':
     case '22003':
+    case '22021': // invalid byte sequence (e.g. NUL in text)
       return errors.validation('A value has the wrong format.');
     default:
       return undefined;

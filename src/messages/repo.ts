@@ -26,12 +26,15 @@ export const messageRepo = {
   },
   edit: (q: Q, id: string, patch: { content: string; nonce: string | null; edited_at: number }) =>
     q('messages').where({ id }).whereNull('deleted_at').update(patch),
-  /** GDPR scrub: the text and nonce are overwritten in the row itself, not hidden. */
+  /**
+   * GDPR scrub: the text and nonce are overwritten in the row itself, not hidden. `[deleted]` is not
+   * ciphertext, so the row also stops being `encrypted` (which the encrypted_requires_nonce rule needs).
+   */
   scrub: (q: Q, id: string, now: number) =>
     q('messages')
       .where({ id })
       .whereNull('deleted_at')
-      .update({ content: DELETED_CONTENT, nonce: null, deleted_at: now }),
+      .update({ content: DELETED_CONTENT, nonce: null, encrypted: false, deleted_at: now }),
 };
 
 export const attachmentRepo = {
