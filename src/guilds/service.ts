@@ -117,7 +117,8 @@ export async function updateGuild(
     requirePermission(member, P.MANAGE_GUILD);
     const patch: Record<string, unknown> = { updated_at: nowMs() };
     if (input.name !== undefined) patch.name = input.name;
-    if (input.owner_id !== undefined && input.owner_id !== actor.userId) {
+    const current = (await guildRepo.find(trx, guildId))!;
+    if (input.owner_id !== undefined && input.owner_id !== current.owner_id) {
       requireOwner(member);
       if (!(await memberRepo.find(trx, guildId, input.owner_id))) {
         throw errors.validation('The new owner must be a member.', [{ path: 'owner_id', message: 'not a member' }]);
