@@ -8,6 +8,7 @@
  * BENCH_HISTORY (messages to seed, default 100000).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,6 +27,8 @@ const HISTORY = Number(process.env.BENCH_HISTORY ?? 100_000);
 const CONCURRENCY = [1, 16, 64];
 
 interface Result {
+  /** Server CPU time (main + worker threads) per request, from /proc: comparable on a busy machine. */
+  server_cpu_us_per_req?: number;
   dialect: string;
   test: string;
   concurrency: number;
@@ -123,6 +126,17 @@ function request(
   });
 }
 
+/** utime + stime of a process in microseconds (Linux /proc; undefined elsewhere). */
+function cpuMicros(pid: number | undefined): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
 const pct = (sorted: number[], p: number) =>
   sorted.length === 0 ? 0 : (sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? 0);
 
@@ -156,6 +170,9 @@ async function load(
     p99_ms: Number(pct(latencies, 99).toFixed(2)),
   };
 }
+
+const perRequest = (before: number | undefined, after: number | undefined, n: number) =>
+  before === undefined || after === undefined || n === 0 ? undefined : Math.round((after - before) / n);
 
 async function seedHistory(db: Db, channelId: string, authorId: string, n: number): Promise<string[]> {
   const ids: string[] = [];
@@ -203,13 +220,17 @@ async function benchDialect(dialect: 'sqlite' | 'pg', hash: string): Promise<Res
     // Warm-up (JIT, caches, connections).
     await load(16, (w) => request(agent, port, 'POST', url, senders[w]!.token, { content: 'warm up' }), 201);
     for (const c of CONCURRENCY) {
+      const cpu0 = cpuMicros(child.pid);
       const r = await load(
         c,
         (w, i) => request(agent, port, 'POST', url, senders[w]!.token, { content: `bench message ${w}/${i}` }),
         201,
       );
-      results.push({ dialect, test: 'message_create', concurrency: c, ...r });
-      process.stderr.write(`${dialect} create c=${c}: ${r.per_second}/s p99 ${r.p99_ms} ms\n`);
+      const cpu = perRequest(cpu0, cpuMicros(child.pid), r.requests);
+      results.push({ dialect, test: 'message_create', concurrency: c, ...r, server_cpu_us_per_req: cpu });
+      process.stderr.write(
+        `${dialect} create c=${c}: ${r.per_second}/s p99 ${r.p99_ms} ms, server ${cpu} µs CPU/req\n`,
+      );
     }
 
     const history = JSON.parse(
@@ -227,6 +248,7 @@ async function benchDialect(dialect: 'sqlite' | 'pg', hash: string): Promise<Res
     );
     const hurl = `/api/channels/${history.id}/messages?limit=50`;
     for (const c of [1, 16]) {
+      const cpu0 = cpuMicros(child.pid);
       const r = await load(
         c,
         (w, i) => {
@@ -235,8 +257,11 @@ async function benchDialect(dialect: 'sqlite' | 'pg', hash: string): Promise<Res
         },
         200,
       );
-      results.push({ dialect, test: 'history_read', concurrency: c, ...r });
-      process.stderr.write(`${dialect} history c=${c}: ${r.per_second}/s p99 ${r.p99_ms} ms\n`);
+      const cpu = perRequest(cpu0, cpuMicros(child.pid), r.requests);
+      results.push({ dialect, test: 'history_read', concurrency: c, ...r, server_cpu_us_per_req: cpu });
+      process.stderr.write(
+        `${dialect} history c=${c}: ${r.per_second}/s p99 ${r.p99_ms} ms, server ${cpu} µs CPU/req\n`,
+      );
     }
   } finally {
     agent.destroy();
@@ -251,12 +276,13 @@ async function main() {
   const hash = await argon2.hash('bench password', { type: argon2.argon2id, memoryCost: 19456, timeCost: 2 });
   const all: Result[] = [];
   for (const d of DIALECTS) all.push(...(await benchDialect(d, hash)));
-  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  const load1 = os.loadavg()[0]!.toFixed(2);
+  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, load average ${load1} at the end`;
   console.log(`\nMessages benchmark — ${machine}, ${SECONDS} s per step\n`);
-  console.log('dialect  test            conc   requests  errors     per_s   p50_ms   p99_ms');
+  console.log('dialect  test            conc   requests  errors     per_s   p50_ms   p99_ms  cpu_us/req');
   for (const r of all) {
     console.log(
-      `${r.dialect.padEnd(8)} ${r.test.padEnd(15)} ${String(r.concurrency).padStart(4)} ${String(r.requests).padStart(10)} ${String(r.errors).padStart(7)} ${String(r.per_second).padStart(9)} ${r.p50_ms.toFixed(2).padStart(8)} ${r.p99_ms.toFixed(2).padStart(8)}`,
+      `${r.dialect.padEnd(8)} ${r.test.padEnd(15)} ${String(r.concurrency).padStart(4)} ${String(r.requests).padStart(10)} ${String(r.errors).padStart(7)} ${String(r.per_second).padStart(9)} ${r.p50_ms.toFixed(2).padStart(8)} ${r.p99_ms.toFixed(2).padStart(8)} ${String(r.server_cpu_us_per_req ?? '-').padStart(11)}`,
     );
   }
   console.log(`\n${JSON.stringify({ machine, seconds_per_step: SECONDS, results: all }, null, 2)}`);
