@@ -24,7 +24,7 @@ import { createTestDatabase, type TestDatabase } from '../test/support/db.js';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const DIALECTS = (process.env.BENCH_DIALECTS ?? 'sqlite,pg').split(',') as ('sqlite' | 'pg')[];
 const HISTORY = Number(process.env.BENCH_HISTORY ?? 100_000);
-const CONCURRENCY = [1, 16, 64];
+const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,16,64').split(',').map(Number);
 
 interface Result {
   /** Server CPU time (main + worker threads) per request, from /proc: comparable on a busy machine. */
