@@ -43,19 +43,27 @@ interface Pending {
 }
 
 export class SqliteMessageWriter {
-  readonly #worker: Worker;
   readonly #maxBatch: number;
   #queue: { row: Tuple; pending: Pending }[] = [];
   #inFlight = new Map<number, Pending[]>();
   #nextId = 1;
   #closed = false;
 
+  readonly #file: string;
+  #worker: Worker | undefined;
+
   constructor(file: string, maxBatch = 512) {
+    this.#file = file;
     this.#maxBatch = maxBatch;
+  }
+
+  /** Starts the worker on first use, and again after it died (its in-flight callers were failed). */
+  #ensureWorker(): Worker {
+    if (this.#worker) return this.#worker;
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    this.#worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, driver } });
-    this.#worker.unref();
-    this.#worker.on('message', (m: { id: number; errors: ({ code: string; message: string } | null)[] | null }) => {
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file: this.#file, driver } });
+    worker.unref();
+    worker.on('message', (m: { id: number; errors: ({ code: string; message: string } | null)[] | null }) => {
       const batch = this.#inFlight.get(m.id) ?? [];
       this.#inFlight.delete(m.id);
       batch.forEach((p, i) => {
@@ -65,7 +73,16 @@ export class SqliteMessageWriter {
       });
       this.#send();
     });
-    this.#worker.on('error', (err) => this.#failAll(err));
+    const died = (err: unknown) => {
+      if (this.#worker !== worker) return;
+      this.#worker = undefined;
+      this.#failInFlight(err instanceof Error ? err : new Error('message writer stopped'));
+      if (!this.#closed) this.#send();
+    };
+    worker.on('error', died);
+    worker.on('exit', () => died(new Error('message writer stopped')));
+    this.#worker = worker;
+    return worker;
   }
 
   insert(row: MessageRow): Promise<void> {
@@ -99,13 +116,12 @@ export class SqliteMessageWriter {
       id,
       batch.map((b) => b.pending),
     );
-    this.#worker.postMessage({ id, rows: batch.map((b) => b.row) });
+    this.#ensureWorker().postMessage({ id, rows: batch.map((b) => b.row) });
   }
 
-  #failAll(err: unknown): void {
+  #failInFlight(err: unknown): void {
     for (const batch of this.#inFlight.values()) for (const p of batch) p.reject(err);
     this.#inFlight.clear();
-    for (const q of this.#queue.splice(0)) q.pending.reject(err);
   }
 
   /** Waits for queued rows, then closes the worker's connection. */
@@ -113,7 +129,11 @@ export class SqliteMessageWriter {
     if (this.#closed) return;
     this.#closed = true;
     while (this.#inFlight.size > 0 || this.#queue.length > 0) await new Promise((r) => setTimeout(r, 5));
-    this.#worker.postMessage({ close: true });
-    await new Promise((r) => this.#worker.once('exit', r));
+    const worker = this.#worker;
+    if (!worker) return;
+    this.#worker = undefined;
+    const exited = new Promise((r) => worker.once('exit', r));
+    worker.postMessage({ close: true });
+    await exited;
   }
 }
