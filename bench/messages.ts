@@ -5,11 +5,13 @@
  * child process; rate limits stay on, raised with VOICECHAT_RATE_LIMIT_SCALE. Prints a table and JSON.
  *
  * Options (env): BENCH_SECONDS (per step, default 5), BENCH_DIALECTS (default "sqlite,pg"),
+ * BENCH_CONCURRENCY (default "1,16,64"),
  * BENCH_HISTORY (messages to seed, default 100000).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -137,6 +139,67 @@ function cpuMicros(pid: number | undefined): number | undefined {
   }
 }
 
+/**
+ * A minimal keep-alive HTTP/1.1 connection for the load loops: prebuilt request bytes, responses
+ * parsed by Content-Length. node:http costs the client tens of µs per request, and on a 2-core box
+ * the load generator competes with the server for CPU, so a light client measures the server better.
+ */
+class RawConnection {
+  #socket: net.Socket;
+  #buf: Buffer = Buffer.alloc(0);
+  #waiting: ((status: number) => void) | undefined;
+
+  private constructor(socket: net.Socket) {
+    this.#socket = socket;
+    socket.setNoDelay(true);
+    socket.on('data', (d: Buffer) => {
+      this.#buf = this.#buf.length === 0 ? d : Buffer.concat([this.#buf, d]);
+      this.#parse();
+    });
+  }
+
+  static open(port: number): Promise<RawConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1', () => resolve(new RawConnection(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  #parse(): void {
+    const end = this.#buf.indexOf('\r\n\r\n');
+    if (end < 0 || !this.#waiting) return;
+    const head = this.#buf.subarray(0, end).toString('latin1');
+    const status = Number(head.slice(9, 12));
+    const m = /\r\ncontent-length: *(\d+)/i.exec(head);
+    const total = end + 4 + (m ? Number(m[1]) : 0);
+    if (this.#buf.length < total) return;
+    this.#buf = this.#buf.subarray(total);
+    const done = this.#waiting;
+    this.#waiting = undefined;
+    done(status);
+  }
+
+  request(bytes: Buffer): Promise<{ status: number }> {
+    return new Promise((resolve) => {
+      this.#waiting = (status) => resolve({ status });
+      this.#socket.write(bytes);
+    });
+  }
+
+  close(): void {
+    this.#socket.destroy();
+  }
+}
+
+function rawRequest(method: string, urlPath: string, token: string, body?: unknown): Buffer {
+  const payload = body === undefined ? '' : JSON.stringify(body);
+  return Buffer.from(
+    `${method} ${urlPath} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\n` +
+      (payload ? `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n` : '') +
+      `\r\n${payload}`,
+  );
+}
+
 const pct = (sorted: number[], p: number) =>
   sorted.length === 0 ? 0 : (sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? 0);
 
@@ -219,11 +282,12 @@ async function benchDialect(dialect: 'sqlite' | 'pg', hash: string): Promise<Res
     const url = `/api/channels/${channelId}/messages`;
     // Warm-up (JIT, caches, connections).
     await load(16, (w) => request(agent, port, 'POST', url, senders[w]!.token, { content: 'warm up' }), 201);
+    const conns = await Promise.all(senders.map(() => RawConnection.open(port)));
     for (const c of CONCURRENCY) {
       const cpu0 = cpuMicros(child.pid);
       const r = await load(
         c,
-        (w, i) => request(agent, port, 'POST', url, senders[w]!.token, { content: `bench message ${w}/${i}` }),
+        (w, i) => conns[w]!.request(rawRequest('POST', url, senders[w]!.token, { content: `bench message ${w}/${i}` })),
         201,
       );
       const cpu = perRequest(cpu0, cpuMicros(child.pid), r.requests);
@@ -253,7 +317,7 @@ async function benchDialect(dialect: 'sqlite' | 'pg', hash: string): Promise<Res
         c,
         (w, i) => {
           const cursor = i % 2 === 0 ? '' : `&before=${ids[Math.floor(Math.random() * ids.length)]}`;
-          return request(agent, port, 'GET', hurl + cursor, senders[w]!.token);
+          return conns[w]!.request(rawRequest('GET', hurl + cursor, senders[w]!.token));
         },
         200,
       );
