@@ -80,46 +80,59 @@ interface Pending {
 export class MessageWriter implements MessageInserter {
   readonly #db: Db;
   readonly #maxBatch: number;
+  /** Batches written at once: Postgres overlaps their commits (its own group commit) on the pool. */
+  readonly #maxConcurrent: number;
   #queue: Pending[] = [];
   #scheduled = false;
+  #running = 0;
 
-  constructor(db: Db, maxBatch = 256) {
+  constructor(db: Db, opts: { maxBatch?: number; maxConcurrent?: number } = {}) {
     this.#db = db;
-    this.#maxBatch = maxBatch;
+    this.#maxBatch = opts.maxBatch ?? 256;
+    this.#maxConcurrent = opts.maxConcurrent ?? 4;
   }
 
   async close(): Promise<void> {
-    while (this.#queue.length > 0 || this.#scheduled) await new Promise((r) => setTimeout(r, 5));
+    while (this.#queue.length > 0 || this.#scheduled || this.#running > 0) await new Promise((r) => setTimeout(r, 5));
   }
 
   insert(row: MessageRow): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ row, resolve, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => void this.#drain());
-      }
+      this.#schedule();
     });
   }
 
-  async #drain(): Promise<void> {
-    while (this.#queue.length > 0) {
+  /** Rows arriving in the same turn of the event loop share a batch. */
+  #schedule(): void {
+    if (this.#scheduled || this.#queue.length === 0 || this.#running >= this.#maxConcurrent) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
       const batch = this.#queue.splice(0, this.#maxBatch);
-      try {
-        await this.#db('messages').insert(batch.map((p) => p.row));
-        for (const p of batch) p.resolve();
-      } catch {
-        for (const p of batch) {
-          try {
-            await this.#db('messages').insert(p.row);
-            p.resolve();
-          } catch (e) {
-            p.reject(e);
-          }
+      this.#running++;
+      void this.#write(batch).finally(() => {
+        this.#running--;
+        this.#schedule();
+      });
+      this.#schedule();
+    });
+  }
+
+  async #write(batch: Pending[]): Promise<void> {
+    try {
+      await this.#db('messages').insert(batch.map((p) => p.row));
+      for (const p of batch) p.resolve();
+    } catch {
+      for (const p of batch) {
+        try {
+          await this.#db('messages').insert(p.row);
+          p.resolve();
+        } catch (e) {
+          p.reject(e);
         }
       }
     }
-    this.#scheduled = false;
   }
 }
 
