@@ -145,22 +145,35 @@ function cpuMicros(pid: number | undefined): number | undefined {
  * the load generator competes with the server for CPU, so a light client measures the server better.
  */
 class RawConnection {
-  #socket: net.Socket;
+  readonly #port: number;
+  #socket: net.Socket | undefined;
   #buf: Buffer = Buffer.alloc(0);
   #waiting: ((status: number) => void) | undefined;
 
-  private constructor(socket: net.Socket) {
-    this.#socket = socket;
-    socket.setNoDelay(true);
-    socket.on('data', (d: Buffer) => {
-      this.#buf = this.#buf.length === 0 ? d : Buffer.concat([this.#buf, d]);
-      this.#parse();
-    });
+  constructor(port: number) {
+    this.#port = port;
   }
 
-  static open(port: number): Promise<RawConnection> {
+  /** Connects on first use and again after the server closed an idle socket (uWS: 10 s). */
+  #connect(): Promise<net.Socket> {
+    if (this.#socket) return Promise.resolve(this.#socket);
     return new Promise((resolve, reject) => {
-      const socket = net.connect(port, '127.0.0.1', () => resolve(new RawConnection(socket)));
+      const socket = net.connect(this.#port, '127.0.0.1', () => {
+        this.#socket = socket;
+        resolve(socket);
+      });
+      socket.setNoDelay(true);
+      socket.on('data', (d: Buffer) => {
+        this.#buf = this.#buf.length === 0 ? d : Buffer.concat([this.#buf, d]);
+        this.#parse();
+      });
+      socket.on('close', () => {
+        if (this.#socket === socket) this.#socket = undefined;
+        this.#buf = Buffer.alloc(0);
+        const waiting = this.#waiting;
+        this.#waiting = undefined;
+        waiting?.(0); // counted as an error
+      });
       socket.once('error', reject);
     });
   }
@@ -179,15 +192,16 @@ class RawConnection {
     done(status);
   }
 
-  request(bytes: Buffer): Promise<{ status: number }> {
+  async request(bytes: Buffer): Promise<{ status: number }> {
+    const socket = await this.#connect();
     return new Promise((resolve) => {
       this.#waiting = (status) => resolve({ status });
-      this.#socket.write(bytes);
+      socket.write(bytes);
     });
   }
 
   close(): void {
-    this.#socket.destroy();
+    this.#socket?.destroy();
   }
 }
 
@@ -282,7 +296,7 @@ async function benchDialect(dialect: 'sqlite' | 'pg', hash: string): Promise<Res
     const url = `/api/channels/${channelId}/messages`;
     // Warm-up (JIT, caches, connections).
     await load(16, (w) => request(agent, port, 'POST', url, senders[w]!.token, { content: 'warm up' }), 201);
-    const conns = await Promise.all(senders.map(() => RawConnection.open(port)));
+    const conns = senders.map(() => new RawConnection(port));
     for (const c of CONCURRENCY) {
       const cpu0 = cpuMicros(child.pid);
       const r = await load(
