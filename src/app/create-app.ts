@@ -17,6 +17,7 @@ import { guildRoutes } from '../http/routes/guilds.js';
 import { messageRoutes } from '../http/routes/messages.js';
 import { uploadRoutes } from '../http/routes/uploads.js';
 import { createLogger, type Logger } from '../logger.js';
+import { closeMessageWriter } from '../messages/repo.js';
 import { createMetrics } from '../metrics.js';
 import { listen } from '../net/uws.js';
 import { RateLimits } from '../ratelimit/index.js';
@@ -112,6 +113,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     stop() {
       stopped ??= (async () => {
         closeListener?.();
+        await closeMessageWriter(db);
         await bus.close();
         redis?.disconnect();
         if (ownsDb) await db.destroy();

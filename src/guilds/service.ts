@@ -47,6 +47,8 @@ async function roleOr404(db: Q, guildId: string, roleId: string): Promise<RoleRo
   return role;
 }
 
+const isEveryoneName = (name: string) => name.trim().toLowerCase() === '@everyone';
+
 const audit = (trx: Q, actor: Actor, action: string, type: string, id: string, metadata: Record<string, unknown>) =>
   recordAudit(trx, {
     action,
@@ -115,7 +117,8 @@ export async function updateGuild(
     requirePermission(member, P.MANAGE_GUILD);
     const patch: Record<string, unknown> = { updated_at: nowMs() };
     if (input.name !== undefined) patch.name = input.name;
-    if (input.owner_id !== undefined && input.owner_id !== actor.userId) {
+    const current = (await guildRepo.find(trx, guildId))!;
+    if (input.owner_id !== undefined && input.owner_id !== current.owner_id) {
       requireOwner(member);
       if (!(await memberRepo.find(trx, guildId, input.owner_id))) {
         throw errors.validation('The new owner must be a member.', [{ path: 'owner_id', message: 'not a member' }]);
@@ -258,6 +261,9 @@ export async function createRole(
     const me = await memberOr404(trx, guildId, actor.userId);
     requirePermission(me, P.MANAGE_ROLES);
     const perms = input.permissions ?? 0n;
+    // Nobody defines a second @everyone, least of all one with administrative bits.
+    assertEveryoneAllowed(isEveryoneName(input.name), perms);
+    if (isEveryoneName(input.name)) throw errors.forbidden('The name @everyone is reserved.');
     const position = input.position ?? 1;
     assertBelowActor(me, position);
     assertGrantable(me, perms);
@@ -303,6 +309,9 @@ export async function updateRole(
     const role = await roleOr404(trx, guildId, roleId);
     const isEveryone = Boolean(role.is_everyone);
     if (input.permissions !== undefined) assertEveryoneAllowed(isEveryone, input.permissions);
+    if (input.name !== undefined && isEveryoneName(input.name) && !isEveryone) {
+      throw errors.forbidden('The name @everyone is reserved.');
+    }
     if (isEveryone && (input.name !== undefined || input.position !== undefined)) {
       throw errors.forbidden('The @everyone role keeps its name and position.');
     }

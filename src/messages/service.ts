@@ -171,7 +171,7 @@ export async function deleteMessage(ctx: Ctx, actor: Actor, messageId: string): 
     return files;
   });
   if (!files) return;
-  const wire = presentMessage({ ...message, content: '[deleted]', nonce: null, deleted_at: now });
+  const wire = presentMessage({ ...message, content: '[deleted]', nonce: null, encrypted: false, deleted_at: now });
   new Outbox().message(message.channel_id, 'message_delete', wire).flush(ctx.bus);
   await removeStoredFiles(ctx.config.dataDir, files, ctx.logger);
 }
