@@ -20,6 +20,7 @@ import {
   assertCanModerate,
   assertEveryoneAllowed,
   assertGrantable,
+  highestOf,
   requireOwner,
   requirePermission,
 } from './policy.js';
@@ -359,6 +360,16 @@ async function changeMemberRole(ctx: Ctx, actor: Actor, guildId: string, userId:
     if (!target) throw errors.notFound('No such member.');
     if (role.is_everyone) throw errors.forbidden('Everyone holds the @everyone role.');
     assertBelowActor(me, Number(role.position));
+    // Assigning a role grants its bits: only bits the actor holds (no self-promotion to ADMINISTRATOR
+    // through a low-placed admin role).
+    if (add) assertGrantable(me, BigInt(role.permissions));
+    // Nobody changes the roles of a member ranked at or above them (themselves excepted).
+    if (userId !== actor.userId) {
+      const targetCtx = await loadMember(trx, guildId, userId);
+      if (targetCtx && !me.isOwner && (targetCtx.isOwner || highestOf(targetCtx) >= highestOf(me))) {
+        throw errors.forbidden('That member is at or above your highest role.');
+      }
+    }
     const changed = add
       ? await memberRepo.addRole(trx, guildId, userId, roleId)
       : (await memberRepo.removeRole(trx, guildId, userId, roleId)) > 0;

@@ -123,9 +123,11 @@ export async function editMessage(
   messageId: string,
   input: { content: string; nonce?: string | undefined },
 ) {
-  const { message } = await visibleMessage(ctx, messageId, actor.userId);
+  const { message, access } = await visibleMessage(ctx, messageId, actor.userId);
   if (message.author_id !== actor.userId) throw errors.forbidden('Only the author can edit a message.');
   if (message.deleted_at) throw errors.notFound('No such message.');
+  // Editing is writing: an author who may no longer send in the channel may not rewrite history there.
+  if (!has(access.permissions, P.SEND_MESSAGES)) throw errors.forbidden('You cannot send messages here.');
   const encrypted = Boolean(message.encrypted);
   if (encrypted && (!input.nonce || input.nonce === message.nonce)) {
     throw errors.validation('An encrypted message is edited with a new nonce.', [

@@ -506,6 +506,28 @@ describe('guild permissions', () => {
       expect(await server.db('guild_members').where({ guild_id: g.guildId, user_id: g.admin.id }).first()).toBeTruthy();
     });
 
+    it('a moderator cannot self-assign a low-placed role carrying bits it lacks, nor change a higher member', async () => {
+      const lowAdmin = await ok(
+        api(server, 'POST', `/api/guilds/${fx.guildId}/roles`, {
+          user: fx.owner,
+          body: { name: 'low admin', permissions: toWire(P.ADMINISTRATOR), position: 1 },
+        }),
+        201,
+      );
+      for (const target of [fx.moderator.id, fx.member.id]) {
+        const res = await api(server, 'PUT', `/api/guilds/${fx.guildId}/members/${target}/roles/${lowAdmin.id}`, {
+          user: fx.moderator,
+        });
+        expect(res.status).toBe(403);
+      }
+      // A harmless low role may not be taken from or given to a member ranked above the moderator.
+      const res = await api(server, 'PUT', `/api/guilds/${fx.guildId}/members/${fx.admin.id}/roles/${fx.lowRoleId}`, {
+        user: fx.moderator,
+      });
+      expect(res.status).toBe(403);
+      await ok(api(server, 'DELETE', `/api/guilds/${fx.guildId}/roles/${lowAdmin.id}`, { user: fx.owner }), 204);
+    });
+
     it('a moderator may manage roles below it with bits it holds; an admin may edit the moderator role', async () => {
       await ok(
         api(server, 'PATCH', `/api/guilds/${fx.guildId}/roles/${fx.lowRoleId}`, {

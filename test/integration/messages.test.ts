@@ -122,6 +122,31 @@ describe('messages', () => {
     expect(e2).toMatchObject({ content: 'cipher2', nonce: 'n2', encrypted: true });
   });
 
+  it('refuses an edit once the author has lost SEND_MESSAGES in the channel', async () => {
+    const ch = (
+      await ok(
+        api(server, 'POST', `/api/guilds/${fx.guildId}/channels`, {
+          user: fx.owner,
+          body: { name: 'muted', type: 'text' },
+        }),
+        201,
+      )
+    ).id;
+    const msg = await ok(send(fx.member, { content: 'before the mute' }, ch), 201);
+    await ok(
+      api(server, 'PUT', `/api/channels/${ch}/overrides/${fx.everyoneRoleId}`, {
+        user: fx.owner,
+        body: { allow: '0', deny: String(1 << 0) },
+      }),
+    );
+    const res = await api(server, 'PATCH', `/api/messages/${msg.id}`, {
+      user: fx.member,
+      body: { content: 'rewritten' },
+    });
+    expect(res.status).toBe(403);
+    expect((await server.db('messages').where({ id: msg.id }).first()).content).toBe('before the mute');
+  });
+
   it('scrubs deleted messages in the database itself and removes attachment files (GDPR)', async () => {
     const up = await fetch(`${server.url}/api/channels/${fx.textChannelId}/attachments`, {
       method: 'POST',
