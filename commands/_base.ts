@@ -5,6 +5,8 @@
 import { Command, Errors, Flags } from '@oclif/core';
 import { type Config, loadConfig } from '../src/config/index.js';
 import type { SettingKey } from '../src/config/schema.js';
+import { createDb, type Db } from '../src/db/knex.js';
+import { migrationStatus } from '../src/db/migrator.js';
 import { AppError, ConfigError } from '../src/errors.js';
 import { SetupError } from '../src/setup/initialise.js';
 
@@ -40,6 +42,31 @@ export abstract class BaseCommand extends Command {
     overrides: Partial<Record<SettingKey, string | number | undefined>> = {},
   ): Config {
     return loadConfig({ configPath, flags: overrides });
+  }
+
+  /**
+   * Opens the configured database for the length of `fn` (refusing while migrations are pending, like
+   * `serve` does) and always closes it.
+   */
+  protected async withDatabase<T>(config: Config, fn: (db: Db) => Promise<T>): Promise<T> {
+    const db = createDb({ dialect: config.dialect, sqliteFile: config.sqliteFile, databaseUrl: config.databaseUrl });
+    try {
+      let pending: string[];
+      try {
+        pending = (await migrationStatus(db)).pending;
+      } catch (e) {
+        throw new CliError(`database unreachable (${(e as Error).message.split('\n')[0]})`, EXIT.config);
+      }
+      if (pending.length > 0) {
+        throw new CliError(
+          `${pending.length} database migration(s) pending; run \`voicechat migrate up\``,
+          EXIT.config,
+        );
+      }
+      return await fn(db);
+    } finally {
+      await db.destroy();
+    }
   }
 
   protected override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<unknown> {

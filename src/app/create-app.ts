@@ -19,6 +19,7 @@ import { guildRoutes } from '../http/routes/guilds.js';
 import { messageRoutes } from '../http/routes/messages.js';
 import { uploadRoutes } from '../http/routes/uploads.js';
 import { createLogger, type Logger } from '../logger.js';
+import { closeMessageWriter } from '../messages/repo.js';
 import { createMetrics } from '../metrics.js';
 import { listen } from '../net/uws.js';
 import { RateLimits } from '../ratelimit/index.js';
@@ -65,16 +66,25 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     ? new Redis(config.redisUrl, { lazyConnect: false, enableOfflineQueue: false, maxRetriesPerRequest: 1 })
     : undefined;
   redis?.on('error', (err) => logger.warn({ err }, 'redis connection error'));
-  let bus: EventBus;
-  try {
-    bus = config.redisUrl
-      ? await RedisEventBus.connect(config.redisUrl, logger, { channel: `${config.redisPrefix}:bus` })
-      : new LocalEventBus();
-  } catch (e) {
-    redis?.disconnect();
-    if (ownsDb) await db.destroy();
-    throw e;
+  // Wait (briefly) for the first connection, so the fail-closed limits do not refuse the first
+  // requests of a healthy node; an unreachable Redis is logged and the limits fail closed.
+  if (redis) {
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        redis.off('ready', done);
+        redis.off('error', done);
+        resolve();
+      };
+      const timer = setTimeout(done, 3000);
+      redis.once('ready', done);
+      redis.once('error', done);
+    });
   }
+  // With REDIS_URL every node delivers every event (its own at once, the others' through Redis).
+  const bus: EventBus = config.redisUrl
+    ? await RedisEventBus.connect(config.redisUrl, logger, { channel: `${config.redisPrefix}:bus` })
+    : new LocalEventBus();
   const limits = new RateLimits({
     scale: config.rateLimitScale,
     windowScale: config.rateLimitWindowScale,
@@ -113,6 +123,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
       stopped ??= (async () => {
         closeListener?.();
         gateway.close();
+        await closeMessageWriter(db);
         await bus.close();
         redis?.disconnect();
         if (ownsDb) await db.destroy();

@@ -134,7 +134,7 @@ export async function resetPassword(
   if (!found) throw invalid();
   const user = await repo.userById(deps.db, found.user_id);
   if (!user) throw invalid();
-  await deps.limits.consume('password_reset_account', user.username.toLowerCase());
+  await deps.limits.consume('password_reset_submit_account', user.username.toLowerCase());
   const hash = await hashPassword(input.new_password, deps.config);
   const now = nowMs();
   const ok = await deps.db.transaction(async (trx) => {
@@ -160,4 +160,15 @@ export async function resetPassword(
   });
   if (!ok) throw invalid();
   publishSessionsRevoked(deps, user.id, 'all');
+}
+
+/** `voicechat users reset-password NAME`: a one-time token (and link when the public URL is known). */
+export async function adminIssueResetToken(db: Db, username: string, publicUrl: string | undefined) {
+  const user = await repo.userByName(db, username);
+  if (!user) throw errors.notFound(`No user named "${username}".`);
+  const { token, expiresAt } = await issuePasswordResetToken(db, user.id, {
+    action: 'admin.password_reset',
+    metadata: { via: 'cli' },
+  });
+  return { user, token, link: resetLink(publicUrl, token), expiresAt };
 }

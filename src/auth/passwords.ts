@@ -32,14 +32,26 @@ export const needsRehash = (hash: string, p: PasswordParams): boolean => argon2.
 
 const dummies = new Map<string, Promise<string>>();
 
-/** Same work as a real verification, for unknown users. Always false. */
-export async function verifyDummy(password: string, p: PasswordParams): Promise<false> {
+function dummyHash(p: PasswordParams): Promise<string> {
   const key = `${p.argon2MemoryKib}:${p.argon2TimeCost}:${p.argon2Parallelism}`;
   let dummy = dummies.get(key);
   if (!dummy) {
     dummy = hashPassword('not-a-real-password-dummy', p);
     dummies.set(key, dummy);
   }
-  await verifyPassword(await dummy, password);
+  return dummy;
+}
+
+/**
+ * Computes the dummy hash ahead of the first unknown-user login, whose answer would otherwise take
+ * one extra hash (a one-time timing tell).
+ */
+export async function warmUpDummyHash(p: PasswordParams): Promise<void> {
+  await dummyHash(p);
+}
+
+/** Same work as a real verification, for unknown users. Always false. */
+export async function verifyDummy(password: string, p: PasswordParams): Promise<false> {
+  await verifyPassword(await dummyHash(p), password);
   return false;
 }

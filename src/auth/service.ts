@@ -22,6 +22,8 @@ import * as repo from './repo.js';
 import type { AuthInfo } from './session-guard.js';
 import { signAccessToken } from './tokens.js';
 
+const NO_SUCH_USER_ID = '00000000-0000-0000-0000-000000000000';
+
 export type AuthDeps = Pick<AppContext, 'db' | 'config' | 'keyring' | 'bus' | 'limits' | 'logger'>;
 
 /** Where a request came from: recorded on sessions and audit rows. */
@@ -147,8 +149,11 @@ async function recordLoginFailure(
   user: repo.AuthUserRow | undefined,
   meta: RequestMeta,
   reason: string,
+  attemptedName = '',
 ): Promise<void> {
   await deps.limits.penalize('login_failures_ip', ipKey(meta.ip));
+  if (!user && reason === 'unknown_user')
+    await deps.limits.penalize('login_unknown_account', unknownKey(attemptedName));
   await deps.db.transaction(async (trx) => {
     await recordAudit(trx, {
       action: 'auth.login_failed',
@@ -158,9 +163,11 @@ async function recordLoginFailure(
       ip: meta.ip,
       metadata: { reason },
     });
-    if (!user || reason === 'account_locked') return;
-    const failures = await repo.incrementFailures(trx, user.id);
-    if (failures >= LOCKOUT_THRESHOLD) {
+    if (reason === 'account_locked') return;
+    // An unknown user runs the same statements against an id that matches nothing, so both kinds of
+    // failure cost the same round trips (timing must not tell them apart).
+    const failures = await repo.incrementFailures(trx, user?.id ?? NO_SUCH_USER_ID);
+    if (user && failures >= LOCKOUT_THRESHOLD) {
       const until = nowMs() + lockoutMs(deps.config);
       await repo.updateUser(trx, user.id, { locked_until: until, failed_login_count: 0 });
       await recordAudit(trx, {
@@ -175,6 +182,9 @@ async function recordLoginFailure(
   });
 }
 
+/** Limiter key for a login name that matches no account. */
+const unknownKey = (name: string): string => name.toLowerCase().slice(0, 64);
+
 export async function login(deps: AuthDeps, input: LoginInput, meta: RequestMeta) {
   const ip = ipKey(meta.ip);
   await deps.limits.consume('login_ip', ip);
@@ -183,6 +193,12 @@ export async function login(deps: AuthDeps, input: LoginInput, meta: RequestMeta
 
   const user = await repo.userByName(deps.db, input.username);
   const now = nowMs();
+  // Names that do not exist lock like real accounts do, so the 403 tells nothing about existence.
+  const unknownLock = user ? 0 : await deps.limits.retryAfter('login_unknown_account', unknownKey(input.username));
+  if (unknownLock > 0) {
+    await recordLoginFailure(deps, undefined, meta, 'account_locked', input.username);
+    throw errors.accountLocked(unknownLock);
+  }
   if (user?.locked_until && Number(user.locked_until) > now) {
     // A correct password does not bypass the lock, so the password is not even checked.
     await recordLoginFailure(deps, user, meta, 'account_locked');
@@ -193,7 +209,13 @@ export async function login(deps: AuthDeps, input: LoginInput, meta: RequestMeta
     ? await verifyPassword(user.password_hash, input.password)
     : await verifyDummy(input.password, deps.config);
   if (!user || !passwordOk || user.disabled_at) {
-    await recordLoginFailure(deps, user, meta, !user ? 'unknown_user' : !passwordOk ? 'bad_password' : 'disabled');
+    await recordLoginFailure(
+      deps,
+      user,
+      meta,
+      !user ? 'unknown_user' : !passwordOk ? 'bad_password' : 'disabled',
+      input.username,
+    );
     throw errors.invalidCredentials();
   }
 
@@ -211,11 +233,14 @@ export async function login(deps: AuthDeps, input: LoginInput, meta: RequestMeta
     ? await hashPassword(input.password, deps.config)
     : undefined;
   const issued = await deps.db.transaction(async (trx) => {
-    await repo.updateUser(trx, user.id, {
-      failed_login_count: 0,
-      locked_until: null,
-      ...(rehash ? { password_hash: rehash } : {}),
-    });
+    // Most logins have nothing to reset: skip the write then (one statement less on the hot path).
+    if (rehash || Number(user.failed_login_count) !== 0 || user.locked_until !== null) {
+      await repo.updateUser(trx, user.id, {
+        failed_login_count: 0,
+        locked_until: null,
+        ...(rehash ? { password_hash: rehash } : {}),
+      });
+    }
     const out = await issueTokens(deps, trx, user.id, meta);
     await recordAudit(trx, {
       action: 'auth.login',
@@ -375,11 +400,28 @@ export async function updateMe(
   deps: AuthDeps,
   auth: AuthInfo,
   patch: { display_name?: string | null | undefined; email?: string | null | undefined },
+  meta: RequestMeta,
 ) {
   const changes: Record<string, unknown> = {};
   if (patch.display_name !== undefined) changes.display_name = patch.display_name;
   if (patch.email !== undefined) changes.email = patch.email;
-  if (Object.keys(changes).length > 0) await repo.updateUser(deps.db, auth.userId, changes);
+  if (Object.keys(changes).length > 0) {
+    await deps.db.transaction(async (trx) => {
+      const before = await requireUser(trx, auth.userId);
+      await repo.updateUser(trx, auth.userId, changes);
+      const emailChanged = 'email' in changes && (before.email ?? null) !== changes.email;
+      // Reset links go to the email address: one mailed to the old address must not outlive it.
+      if (emailChanged) await repo.voidResetTokens(trx, auth.userId, nowMs());
+      await recordAudit(trx, {
+        action: 'user.update',
+        userId: auth.userId,
+        resourceType: 'user',
+        resourceId: auth.userId,
+        ip: meta.ip,
+        metadata: { fields: Object.keys(changes).sort(), email_changed: emailChanged },
+      });
+    });
+  }
   return getMe(deps, auth);
 }
 

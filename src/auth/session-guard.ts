@@ -19,6 +19,8 @@ export class SessionGuard {
   #cache = new Map<string, { userId: string; until: number }>();
   /** Bumped by every revocation: a lookup that started before one must not cache its result. */
   #generation = 0;
+  /** Recently verified tokens (same bound as the session cache, never past `exp`): skips HMAC + JSON. */
+  #verified = new Map<string, { claims: AccessClaims; until: number }>();
 
   constructor(opts: { db: Db; keyring: () => Keyring; bus: EventBus; cacheMs?: number }) {
     this.#db = opts.db;
@@ -27,6 +29,14 @@ export class SessionGuard {
     opts.bus.subscribe((m) => {
       if (m.kind !== 'sessions_revoked') return;
       this.#generation++;
+      for (const [token, v] of this.#verified) {
+        const hit =
+          v.claims.userId === m.userId &&
+          (m.sessionIds === 'all'
+            ? v.claims.sessionId !== m.exceptSessionId
+            : m.sessionIds.includes(v.claims.sessionId));
+        if (hit) this.#verified.delete(token);
+      }
       if (m.sessionIds === 'all') {
         for (const [sid, v] of this.#cache)
           if (v.userId === m.userId && sid !== m.exceptSessionId) this.#cache.delete(sid);
@@ -39,10 +49,15 @@ export class SessionGuard {
   /** Throws 401 (TOKEN_EXPIRED or UNAUTHENTICATED) unless the token and its session are valid. */
   async authenticate(token: string | undefined): Promise<AuthInfo> {
     if (!token) throw errors.unauthenticated();
-    const claims = verifyAccessToken(this.#keyring(), token);
     const now = nowMs();
+    const seen = this.#verified.get(token);
+    const cachedClaims = seen && seen.until > now ? seen.claims : undefined;
+    const claims = cachedClaims ?? verifyAccessToken(this.#keyring(), token);
     const cached = this.#cache.get(claims.sessionId);
-    if (cached && cached.until > now && cached.userId === claims.userId) return claims;
+    if (cached && cached.until > now && cached.userId === claims.userId) {
+      if (!cachedClaims) this.#remember(token, claims, now);
+      return claims;
+    }
     const generation = this.#generation;
     const live = await this.#db('sessions')
       .where({ family_id: claims.sessionId, user_id: claims.userId })
@@ -57,11 +72,19 @@ export class SessionGuard {
     if (generation !== this.#generation) return claims; // a revocation raced this lookup: do not cache
     if (this.#cache.size > 100_000) this.#cache.clear();
     this.#cache.set(claims.sessionId, { userId: claims.userId, until: now + this.#cacheMs });
+    if (!cachedClaims) this.#remember(token, claims, now);
     return claims;
+  }
+
+  #remember(token: string, claims: AccessClaims, now: number): void {
+    const exp = (JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as { exp: number }).exp;
+    if (this.#verified.size > 100_000) this.#verified.clear();
+    this.#verified.set(token, { claims, until: Math.min(now + this.#cacheMs, exp * 1000) });
   }
 
   /** Forget a session locally (the bus does this on every node). */
   forget(sessionId: string): void {
     this.#cache.delete(sessionId);
+    for (const [token, v] of this.#verified) if (v.claims.sessionId === sessionId) this.#verified.delete(token);
   }
 }

@@ -7,7 +7,6 @@
  */
 import { Redis } from 'ioredis';
 import { randomToken } from '../crypto/random.js';
-import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { BusHandler, BusMessage, EventBus } from './bus.js';
 
@@ -22,17 +21,25 @@ export class RedisEventBus implements EventBus {
   readonly #logger: Logger;
   #closed = false;
 
-  /** Connects publisher and subscriber; refuses to start when Redis cannot be reached in time. */
+  /**
+   * Connects publisher and subscriber, waiting up to `timeoutMs` for the subscription. When Redis is
+   * unreachable the node still starts (its own events are delivered locally, like the rate limits it
+   * degrades rather than refusing to run); ioredis keeps reconnecting and re-subscribes by itself.
+   */
   static async connect(url: string, logger: Logger, opts: { channel?: string; timeoutMs?: number } = {}) {
     const bus = new RedisEventBus(url, logger, opts.channel ?? 'vc:bus');
+    const subscribed = bus.#sub.subscribe(bus.#channel);
+    subscribed.catch(() => {});
     try {
       await Promise.race([
-        Promise.all([bus.#sub.subscribe(bus.#channel), bus.#pub.ping()]),
+        subscribed,
         new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), opts.timeoutMs ?? 5000).unref()),
       ]);
     } catch (e) {
-      await bus.close();
-      throw new ConfigError([`REDIS_URL is set but Redis is unreachable (${(e as Error).message.split('\n')[0]})`]);
+      logger.error(
+        { err: e },
+        'redis event bus unreachable: events reach only this node until Redis is back (other nodes miss them)',
+      );
     }
     return bus;
   }

@@ -6,6 +6,8 @@ import { parsePermissions } from './permissions.js';
 export const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export const isId = (s: unknown): s is string => typeof s === 'string' && ID.test(s);
 
+const noNul = (s: string) => !s.includes('\u0000');
+
 const name = (max: number) =>
   z
     .string()
@@ -48,7 +50,9 @@ export const roleUpdate = z
   })
   .refine((b) => Object.keys(b).length > 0, 'nothing to update');
 
-export const banBody = z.strictObject({ reason: z.string().max(512).optional() }).optional();
+export const banBody = z
+  .strictObject({ reason: z.string().max(512).refine(noNul, 'must not contain NUL characters').optional() })
+  .optional();
 
 export const inviteCreate = z.strictObject({
   max_uses: z.number().int().min(1).max(100_000).nullable().optional(),
@@ -60,14 +64,14 @@ export const INVITE_CODE = /^[A-Za-z0-9_-]{6,32}$/;
 export const channelCreate = z.strictObject({
   name: name(100),
   type: z.enum(['text', 'voice']),
-  topic: z.string().max(1024).nullable().optional(),
+  topic: z.string().max(1024).refine(noNul, 'must not contain NUL characters').nullable().optional(),
   position: position.optional(),
   user_limit: z.number().int().min(0).max(99).nullable().optional(),
 });
 export const channelUpdate = z
   .strictObject({
     name: name(100).optional(),
-    topic: z.string().max(1024).nullable().optional(),
+    topic: z.string().max(1024).refine(noNul, 'must not contain NUL characters').nullable().optional(),
     position: position.optional(),
     user_limit: z.number().int().min(0).max(99).nullable().optional(),
   })

@@ -20,6 +20,7 @@ import {
   assertCanModerate,
   assertEveryoneAllowed,
   assertGrantable,
+  highestOf,
   requireOwner,
   requirePermission,
 } from './policy.js';
@@ -46,6 +47,8 @@ async function roleOr404(db: Q, guildId: string, roleId: string): Promise<RoleRo
   if (!role) throw errors.notFound('No such role.');
   return role;
 }
+
+const isEveryoneName = (name: string) => name.trim().toLowerCase() === '@everyone';
 
 const audit = (trx: Q, actor: Actor, action: string, type: string, id: string, metadata: Record<string, unknown>) =>
   recordAudit(trx, {
@@ -115,7 +118,8 @@ export async function updateGuild(
     requirePermission(member, P.MANAGE_GUILD);
     const patch: Record<string, unknown> = { updated_at: nowMs() };
     if (input.name !== undefined) patch.name = input.name;
-    if (input.owner_id !== undefined && input.owner_id !== actor.userId) {
+    const current = (await guildRepo.find(trx, guildId))!;
+    if (input.owner_id !== undefined && input.owner_id !== current.owner_id) {
       requireOwner(member);
       if (!(await memberRepo.find(trx, guildId, input.owner_id))) {
         throw errors.validation('The new owner must be a member.', [{ path: 'owner_id', message: 'not a member' }]);
@@ -258,6 +262,9 @@ export async function createRole(
     const me = await memberOr404(trx, guildId, actor.userId);
     requirePermission(me, P.MANAGE_ROLES);
     const perms = input.permissions ?? 0n;
+    // Nobody defines a second @everyone, least of all one with administrative bits.
+    assertEveryoneAllowed(isEveryoneName(input.name), perms);
+    if (isEveryoneName(input.name)) throw errors.forbidden('The name @everyone is reserved.');
     const position = input.position ?? 1;
     assertBelowActor(me, position);
     assertGrantable(me, perms);
@@ -303,6 +310,9 @@ export async function updateRole(
     const role = await roleOr404(trx, guildId, roleId);
     const isEveryone = Boolean(role.is_everyone);
     if (input.permissions !== undefined) assertEveryoneAllowed(isEveryone, input.permissions);
+    if (input.name !== undefined && isEveryoneName(input.name) && !isEveryone) {
+      throw errors.forbidden('The name @everyone is reserved.');
+    }
     if (isEveryone && (input.name !== undefined || input.position !== undefined)) {
       throw errors.forbidden('The @everyone role keeps its name and position.');
     }
@@ -350,6 +360,16 @@ async function changeMemberRole(ctx: Ctx, actor: Actor, guildId: string, userId:
     if (!target) throw errors.notFound('No such member.');
     if (role.is_everyone) throw errors.forbidden('Everyone holds the @everyone role.');
     assertBelowActor(me, Number(role.position));
+    // Assigning a role grants its bits: only bits the actor holds (no self-promotion to ADMINISTRATOR
+    // through a low-placed admin role).
+    if (add) assertGrantable(me, BigInt(role.permissions));
+    // Nobody changes the roles of a member ranked at or above them (themselves excepted).
+    if (userId !== actor.userId) {
+      const targetCtx = await loadMember(trx, guildId, userId);
+      if (targetCtx && !me.isOwner && (targetCtx.isOwner || highestOf(targetCtx) >= highestOf(me))) {
+        throw errors.forbidden('That member is at or above your highest role.');
+      }
+    }
     const changed = add
       ? await memberRepo.addRole(trx, guildId, userId, roleId)
       : (await memberRepo.removeRole(trx, guildId, userId, roleId)) > 0;

@@ -10,6 +10,7 @@ import { migrationStatus } from '../db/migrator.js';
 import { errors } from '../errors.js';
 import { normalizeIp } from '../net/ip.js';
 import { type ExpressApp, express } from '../net/uws.js';
+import { jsonBody } from './json-body.js';
 import { errorHandler, notFoundHandler } from './middleware/errors.js';
 
 export const JSON_BODY_LIMIT = 1024 * 1024;
@@ -56,8 +57,8 @@ export function createHttpApp(ctx: AppContext, modules: RouteModule[]): ExpressA
     });
     next();
   });
-  // A string: ultimate-express runs the limit through bytes(), which turns a number into text.
-  app.use(express.json({ limit: '1mb' }));
+  // Our own reader, not express.json(): see json-body.ts (cost, and raw uploads must stay streams).
+  app.use(jsonBody(JSON_BODY_LIMIT));
 
   app.get('/health', (_req: Request, res: Response) => {
     res.json({ status: 'ok' });

@@ -1,7 +1,8 @@
 /** Storage of messages and their attachment links: the only knex user of the messages feature. */
 import type { Knex } from 'knex';
-import type { Db } from '../db/knex.js';
+import { type Db, dialectOf } from '../db/knex.js';
 import type { AttachmentRow, MessageRow } from './presenter.js';
+import { SqliteMessageWriter } from './sqlite-writer.js';
 
 type Q = Db | Knex.Transaction;
 
@@ -25,12 +26,15 @@ export const messageRepo = {
   },
   edit: (q: Q, id: string, patch: { content: string; nonce: string | null; edited_at: number }) =>
     q('messages').where({ id }).whereNull('deleted_at').update(patch),
-  /** GDPR scrub: the text and nonce are overwritten in the row itself, not hidden. */
+  /**
+   * GDPR scrub: the text and nonce are overwritten in the row itself, not hidden. `[deleted]` is not
+   * ciphertext, so the row also stops being `encrypted` (which the encrypted_requires_nonce rule needs).
+   */
   scrub: (q: Q, id: string, now: number) =>
     q('messages')
       .where({ id })
       .whereNull('deleted_at')
-      .update({ content: DELETED_CONTENT, nonce: null, deleted_at: now }),
+      .update({ content: DELETED_CONTENT, nonce: null, encrypted: false, deleted_at: now }),
 };
 
 export const attachmentRepo = {
@@ -73,54 +77,90 @@ interface Pending {
  * batch is a single row, so nothing waits; under load the per-commit cost is shared. A failing batch
  * is retried row by row so each caller gets its own error.
  */
-export class MessageWriter {
+export class MessageWriter implements MessageInserter {
   readonly #db: Db;
   readonly #maxBatch: number;
+  /** Batches written at once: Postgres overlaps their commits (its own group commit) on the pool. */
+  readonly #maxConcurrent: number;
   #queue: Pending[] = [];
   #scheduled = false;
+  #running = 0;
 
-  constructor(db: Db, maxBatch = 256) {
+  constructor(db: Db, opts: { maxBatch?: number; maxConcurrent?: number } = {}) {
     this.#db = db;
-    this.#maxBatch = maxBatch;
+    this.#maxBatch = opts.maxBatch ?? 256;
+    this.#maxConcurrent = opts.maxConcurrent ?? 4;
+  }
+
+  async close(): Promise<void> {
+    while (this.#queue.length > 0 || this.#scheduled || this.#running > 0) await new Promise((r) => setTimeout(r, 5));
   }
 
   insert(row: MessageRow): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ row, resolve, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => void this.#drain());
-      }
+      this.#schedule();
     });
   }
 
-  async #drain(): Promise<void> {
-    while (this.#queue.length > 0) {
+  /** Rows arriving in the same turn of the event loop share a batch. */
+  #schedule(): void {
+    if (this.#scheduled || this.#queue.length === 0 || this.#running >= this.#maxConcurrent) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
       const batch = this.#queue.splice(0, this.#maxBatch);
-      try {
-        await this.#db('messages').insert(batch.map((p) => p.row));
-        for (const p of batch) p.resolve();
-      } catch {
-        for (const p of batch) {
-          try {
-            await this.#db('messages').insert(p.row);
-            p.resolve();
-          } catch (e) {
-            p.reject(e);
-          }
+      this.#running++;
+      void this.#write(batch).finally(() => {
+        this.#running--;
+        this.#schedule();
+      });
+      this.#schedule();
+    });
+  }
+
+  async #write(batch: Pending[]): Promise<void> {
+    try {
+      await this.#db('messages').insert(batch.map((p) => p.row));
+      for (const p of batch) p.resolve();
+    } catch {
+      for (const p of batch) {
+        try {
+          await this.#db('messages').insert(p.row);
+          p.resolve();
+        } catch (e) {
+          p.reject(e);
         }
       }
     }
-    this.#scheduled = false;
   }
 }
 
-const writers = new WeakMap<Db, MessageWriter>();
-export function messageWriter(db: Db): MessageWriter {
+export interface MessageInserter {
+  insert(row: MessageRow): Promise<void>;
+  close(): Promise<void>;
+}
+
+const writers = new WeakMap<Db, MessageInserter>();
+
+/**
+ * The app's message inserter: on a SQLite file, a worker-thread writer (see sqlite-writer.ts);
+ * otherwise (Postgres, in-memory SQLite) group commit through knex.
+ */
+export function messageWriter(db: Db): MessageInserter {
   let w = writers.get(db);
   if (!w) {
-    w = new MessageWriter(db);
+    const file = (db.client.config.connection as { filename?: string } | undefined)?.filename;
+    w =
+      dialectOf(db) === 'sqlite' && file && file !== ':memory:' ? new SqliteMessageWriter(file) : new MessageWriter(db);
     writers.set(db, w);
   }
   return w;
+}
+
+/** Flushes and stops the app's message writer (before the database is closed). */
+export async function closeMessageWriter(db: Db): Promise<void> {
+  const w = writers.get(db);
+  writers.delete(db);
+  await w?.close();
 }

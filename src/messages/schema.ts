@@ -11,7 +11,9 @@ const chars = (s: string) => {
 const content = z
   .string()
   .refine((s) => chars(s) >= 1, 'must not be empty')
-  .refine((s) => chars(s) <= 4000, 'must be at most 4000 characters');
+  .refine((s) => chars(s) <= 4000, 'must be at most 4000 characters')
+  // Postgres text cannot hold NUL; refusing it keeps both databases identical.
+  .refine((s) => !s.includes('\u0000'), 'must not contain NUL characters');
 const nonce = z.string().min(1).max(128);
 const id = z.string().regex(ID, 'must be an id');
 

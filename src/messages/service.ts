@@ -123,9 +123,11 @@ export async function editMessage(
   messageId: string,
   input: { content: string; nonce?: string | undefined },
 ) {
-  const { message } = await visibleMessage(ctx, messageId, actor.userId);
+  const { message, access } = await visibleMessage(ctx, messageId, actor.userId);
   if (message.author_id !== actor.userId) throw errors.forbidden('Only the author can edit a message.');
   if (message.deleted_at) throw errors.notFound('No such message.');
+  // Editing is writing: an author who may no longer send in the channel may not rewrite history there.
+  if (!has(access.permissions, P.SEND_MESSAGES)) throw errors.forbidden('You cannot send messages here.');
   const encrypted = Boolean(message.encrypted);
   if (encrypted && (!input.nonce || input.nonce === message.nonce)) {
     throw errors.validation('An encrypted message is edited with a new nonce.', [
@@ -171,7 +173,7 @@ export async function deleteMessage(ctx: Ctx, actor: Actor, messageId: string): 
     return files;
   });
   if (!files) return;
-  const wire = presentMessage({ ...message, content: '[deleted]', nonce: null, deleted_at: now });
+  const wire = presentMessage({ ...message, content: '[deleted]', nonce: null, encrypted: false, deleted_at: now });
   new Outbox().message(message.channel_id, 'message_delete', wire).flush(ctx.bus);
   await removeStoredFiles(ctx.config.dataDir, files, ctx.logger);
 }

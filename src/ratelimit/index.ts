@@ -25,9 +25,19 @@ export const RULES = {
   login_ip: { points: 5, durationSec: 60, failClosed: true },
   login_failures_ip: { points: 10, durationSec: 300, blockSec: 900, failClosed: true },
   register_ip: { points: 5, durationSec: 3600, failClosed: true },
-  /** forgot-password and reset-password share these budgets (5 per hour per IP and per account). */
+  /**
+   * forgot-password and reset-password: 5 per hour per IP (shared) and per account. The account
+   * budgets are separate so that anonymous forgot-password requests naming a victim cannot use up the
+   * budget the victim needs to redeem a valid token.
+   */
   password_reset_ip: { points: 5, durationSec: 3600, failClosed: true },
   password_reset_account: { points: 5, durationSec: 3600, failClosed: true },
+  password_reset_submit_account: { points: 5, durationSec: 3600, failClosed: true },
+  /**
+   * Failed logins naming a username that does not exist: locked on the same schedule as a real
+   * account (10 failures → 15 minutes), so ACCOUNT_LOCKED does not reveal which names exist.
+   */
+  login_unknown_account: { points: 10, durationSec: 86400, blockSec: 900, failClosed: true },
   /** Re-entering one's password (change, MFA setup/disable) with a stolen access token. */
   password_confirm_user: { points: 10, durationSec: 300, failClosed: true },
   message_user: { points: 10, durationSec: 10 },

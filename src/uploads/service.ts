@@ -30,6 +30,8 @@ export interface UploadInput {
   /** Declared Content-Length, if any: refused up front when over the limit. */
   contentLength: number | undefined;
   body: Readable;
+  /** Sent as application/json: the JSON reader consumed it, so it cannot be a file. */
+  jsonTyped?: boolean;
 }
 
 export async function createUpload(ctx: Ctx, actor: Actor, channelId: string, input: UploadInput) {
@@ -38,6 +40,9 @@ export async function createUpload(ctx: Ctx, actor: Actor, channelId: string, in
   if (!access) throw errors.notFound('No such channel.');
   if (!has(access.permissions, P.ATTACH_FILES)) throw errors.forbidden('You cannot attach files here.');
   if (access.channel.type === 'voice') throw errors.validation('Voice channels have no attachments.');
+  if (input.jsonTyped) {
+    throw errors.unsupportedMediaType('Send the file as the raw body (e.g. application/octet-stream).');
+  }
   if (!input.filename) {
     throw errors.validation('The X-Filename header is required.', [{ path: 'X-Filename', message: 'required' }]);
   }

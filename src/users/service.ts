@@ -81,6 +81,13 @@ export interface UserListing {
   created_at: string | null;
 }
 
+/** `voicechat users list`: audited (admin.users_list), since it discloses every account. */
+export async function adminListUsers(db: Db): Promise<UserListing[]> {
+  const users = await listUsers(db);
+  await recordAudit(db, { action: 'admin.users_list', metadata: { via: 'cli', count: users.length } });
+  return users;
+}
+
 export async function listUsers(db: Db): Promise<UserListing[]> {
   const now = nowMs();
   return (await repo.listAll(db)).map((u) => ({

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../src/audit/writer.js';
 import { hashToken } from '../../src/crypto/random.js';
+import type { BusMessage } from '../../src/events/bus.js';
 import { newId, nowMs } from '../../src/ids.js';
 import { bearer, login, PASSWORD, register, sidOf, uniqueName } from '../support/auth.js';
-import { api } from '../support/factories.js';
+import { api, createUser } from '../support/factories.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 describe('accounts over HTTP', () => {
@@ -60,6 +61,8 @@ describe('accounts over HTTP', () => {
     });
     expect(patched.status).toBe(200);
     expect(patched.body).toMatchObject({ display_name: 'Renamed', email: null });
+    const update = await server.db('audit_log').where({ action: 'user.update', user_id: res.body.user.id }).first();
+    expect(JSON.parse(update.metadata)).toEqual({ fields: ['display_name', 'email'], email_changed: true });
     const badEmail = await api(server, 'PATCH', '/auth/me', {
       ...bearer(li.body.access_token),
       body: { email: 'not-an-email' },
@@ -360,6 +363,66 @@ describe('accounts over HTTP', () => {
     }
   });
 
+  it('publishes sessions_revoked on the bus after every revocation (the gateway closes sockets on it)', async () => {
+    const seen: BusMessage[] = [];
+    const off = server.ctx.bus.subscribe((m) => {
+      if (m.kind === 'sessions_revoked') seen.push(m);
+    });
+    try {
+      const u = await register(server);
+      const sid0 = sidOf(u.access);
+      await api(server, 'POST', '/auth/logout', { ...bearer(u.access), body: {} });
+      expect(seen.at(-1)).toEqual({ kind: 'sessions_revoked', userId: u.id, sessionIds: [sid0] });
+
+      const a = await login(server, { username: u.username, password: u.password });
+      await api(server, 'POST', '/auth/me/password', {
+        ...bearer(a.body.access_token),
+        body: { current_password: u.password, new_password: 'bus password 1' },
+      });
+      expect(seen.at(-1)).toEqual({
+        kind: 'sessions_revoked',
+        userId: u.id,
+        sessionIds: 'all',
+        exceptSessionId: sidOf(a.body.access_token),
+      });
+
+      const b = await login(server, { username: u.username, password: 'bus password 1' });
+      const r = await api(server, 'POST', '/auth/refresh', { body: { refresh_token: b.body.refresh_token } });
+      expect(r.status).toBe(200);
+      await api(server, 'POST', '/auth/refresh', { body: { refresh_token: b.body.refresh_token } });
+      expect(seen.at(-1)).toEqual({ kind: 'sessions_revoked', userId: u.id, sessionIds: [sidOf(b.body.access_token)] });
+
+      await api(server, 'DELETE', '/auth/sessions', bearer(a.body.access_token));
+      expect(seen.at(-1)).toEqual({ kind: 'sessions_revoked', userId: u.id, sessionIds: 'all' });
+
+      const { issuePasswordResetToken } = await import('../../src/auth/password-reset.js');
+      const { token } = await issuePasswordResetToken(server.db, u.id, { action: 'admin.password_reset' });
+      const before = seen.length;
+      await api(server, 'POST', '/auth/reset-password', { body: { token, new_password: 'bus password 2' } });
+      expect(seen.length).toBe(before + 1);
+      expect(seen.at(-1)).toEqual({ kind: 'sessions_revoked', userId: u.id, sessionIds: 'all' });
+    } finally {
+      off();
+    }
+  });
+
+  it('re-hashes a password made with older Argon2 parameters at the next successful login', async () => {
+    const stronger = await startTestServer({ env: { VOICECHAT_ARGON2_TIME_COST: '3' } });
+    try {
+      const old = await createUser(stronger); // factory hash: m=19456, t=2
+      const before = (await stronger.db('users').where({ id: old.id }).first()).password_hash as string;
+      expect(before).toContain('t=2');
+      expect((await login(stronger, { username: old.username, password: 'wrong password' })).status).toBe(401);
+      expect((await stronger.db('users').where({ id: old.id }).first()).password_hash).toBe(before);
+      expect((await login(stronger, { username: old.username, password: old.password })).status).toBe(200);
+      const after = (await stronger.db('users').where({ id: old.id }).first()).password_hash as string;
+      expect(after).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=3\$/);
+      expect((await login(stronger, { username: old.username, password: old.password })).status).toBe(200);
+    } finally {
+      await stronger.stop();
+    }
+  });
+
   it('raw rows hold no token the client received; logs hold no secret; the audit chain verifies', async () => {
     const sessions = await server.db('sessions').select('*');
     const resets = await server.db('password_reset_tokens').select('*');
@@ -375,6 +438,21 @@ describe('accounts over HTTP', () => {
       expect(logs.includes(s), 'a secret appears in the log').toBe(false);
     }
 
+    const actions = new Set((await server.db('audit_log').select('action')).map((r) => r.action));
+    for (const a of [
+      'user.register',
+      'auth.login',
+      'auth.login_failed',
+      'auth.refresh',
+      'auth.token_reused',
+      'auth.logout',
+      'auth.logout_all',
+      'password.change',
+      'password.reset_request',
+      'password.reset',
+    ]) {
+      expect(actions.has(a), a).toBe(true);
+    }
     const verified = await verifyAuditChain(server.db);
     expect(verified.ok).toBe(true);
     expect(verified.rows).toBeGreaterThan(20);

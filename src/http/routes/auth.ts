@@ -6,6 +6,7 @@ import type { Request, Response, Router } from 'express';
 import type { AppContext } from '../../app/context.js';
 import * as mfa from '../../auth/mfa.js';
 import { requestPasswordReset, resetPassword } from '../../auth/password-reset.js';
+import { warmUpDummyHash } from '../../auth/passwords.js';
 import * as schema from '../../auth/schema.js';
 import * as auth from '../../auth/service.js';
 import type { AuthInfo } from '../../auth/session-guard.js';
@@ -17,6 +18,7 @@ const meta = (req: Request): auth.RequestMeta => ({ ip: clientIp(req), userAgent
 
 export function authRoutes(router: Router, ctx: AppContext): void {
   const authed = requireAuth(ctx);
+  warmUpDummyHash(ctx.config).catch((err) => ctx.logger.error({ err }, 'dummy password hash failed'));
 
   router.post('/auth/register', async (req: Request, res: Response) => {
     const body = parse(schema.registerBody, req.body);
@@ -67,7 +69,7 @@ export function authRoutes(router: Router, ctx: AppContext): void {
 
   router.patch('/auth/me', authed, async (req: Request, res: Response) => {
     const body = parse(schema.updateMeBody, req.body);
-    res.json(await auth.updateMe(ctx, authOf(req), body));
+    res.json(await auth.updateMe(ctx, authOf(req), body, meta(req)));
   });
 
   router.post('/auth/me/password', authed, async (req: Request, res: Response) => {

@@ -1,13 +1,13 @@
 /**
  * HTTP routes for attachments: the raw request body is handed to the upload service as a stream (the
- * JSON parser only reads `application/json`, so it never touches it), with uWS-level backpressure so
+ * JSON reader only reads `application/json`, which this route refuses, so it never touches it), with uWS-level backpressure so
  * a fast client cannot pile bytes up in memory while the disk catches up.
  */
 import type { Request, Response, Router } from 'express';
 import type { AppContext } from '../../app/context.js';
-import { errors } from '../../errors.js';
 import { createUpload, openAttachment } from '../../uploads/service.js';
 import { handler } from '../handler.js';
+import { isJsonType } from '../json-body.js';
 import { requireAuth } from '../middleware/authenticate.js';
 import { actorOf } from './guilds.js';
 
@@ -23,9 +23,6 @@ export function uploadRoutes(router: Router, ctx: AppContext): void {
     '/api/channels/:id/attachments',
     auth,
     handler(async (req: Request, res: Response) => {
-      if ((req as unknown as { bodyRead?: boolean }).bodyRead) {
-        throw errors.unsupportedMediaType('Send the file as the raw body (e.g. application/octet-stream).');
-      }
       // Backpressure down to the socket: while the disk lags, uWS stops reading. The socket must be
       // resumed when we are done whatever happened, or the next request on a kept-alive connection hangs.
       const uws = (req as unknown as { _res?: UwsFlow })._res;
@@ -51,6 +48,7 @@ export function uploadRoutes(router: Router, ctx: AppContext): void {
           filename: req.get('x-filename'),
           contentLength: length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined,
           body: req,
+          jsonTyped: isJsonType(req.get('content-type')),
         });
       } finally {
         // Before any response: a uWS response may not be touched once it has ended.
