@@ -53,7 +53,6 @@ export function translateDbError(e: unknown): AppError | undefined {
       return errors.validation('A value contains characters that cannot be stored.');
     case '22P02':
     case '22003':
-    case '22021': // invalid byte sequence (e.g. NUL in text)
       return errors.validation('A value has the wrong format.');
     default:
       return undefined;

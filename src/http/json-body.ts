@@ -18,13 +18,20 @@ export const isJsonType = (type: string | undefined): boolean => {
 
 export function jsonBody(limitBytes: number) {
   return (req: Request, _res: Response, next: NextFunction): void => {
-    if (!BODY_METHODS.has(req.method) || !isJsonType(req.headers['content-type'])) return next();
+    if (!BODY_METHODS.has(req.method) || !isJsonType(req.headers['content-type'])) {
+      next();
+      return;
+    }
     const encoding = req.headers['content-encoding'];
     if (encoding && encoding.toLowerCase() !== 'identity') {
-      return next(errors.unsupportedMediaType('Compressed request bodies are not accepted.'));
+      next(errors.unsupportedMediaType('Compressed request bodies are not accepted.'));
+      return;
     }
     const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > limitBytes) return next(new Error('Request entity too large'));
+    if (Number.isFinite(declared) && declared > limitBytes) {
+      next(new Error('Request entity too large'));
+      return;
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
