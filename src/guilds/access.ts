@@ -140,6 +140,8 @@ export class ChannelAccessCache {
   readonly #byGuild = new Map<string, Set<string>>();
   readonly #ttlMs: number;
   readonly #maxEntries: number;
+  /** Bumped by every invalidation: a lookup that started before one must not store its answer. */
+  #generation = 0;
 
   constructor(bus: EventBus, opts: { ttlMs?: number; maxEntries?: number } = {}) {
     this.#ttlMs = opts.ttlMs ?? 5000;
@@ -154,9 +156,10 @@ export class ChannelAccessCache {
     const now = Date.now();
     const hit = this.#entries.get(key);
     if (hit && hit.until > now) return hit.access;
+    const generation = this.#generation;
     const access = await loadChannelAccess(db, channelId, userId);
     const guildId = access?.channel.guild_id;
-    if (!access || !guildId) return access;
+    if (!access || !guildId || generation !== this.#generation) return access;
     if (this.#entries.size >= this.#maxEntries) this.clear();
     this.#entries.set(key, { access, guildId, until: now + this.#ttlMs });
     let keys = this.#byGuild.get(guildId);
@@ -169,6 +172,7 @@ export class ChannelAccessCache {
   }
 
   invalidate(guildId: string, userIds?: string[]): void {
+    this.#generation++;
     const keys = this.#byGuild.get(guildId);
     if (!keys) return;
     if (!userIds) {
@@ -186,6 +190,7 @@ export class ChannelAccessCache {
   }
 
   clear(): void {
+    this.#generation++;
     this.#entries.clear();
     this.#byGuild.clear();
   }

@@ -1,0 +1,45 @@
+/**
+ * The permission caches must never keep an answer that was read before an invalidation arrived: a
+ * ban or revocation racing a lookup would otherwise be undone for the cache's lifetime.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SessionGuard } from '../../src/auth/session-guard.js';
+import { LocalEventBus } from '../../src/events/bus.js';
+import { ChannelAccessCache } from '../../src/guilds/access.js';
+import { createUser } from '../support/factories.js';
+import { type GuildFixture, setupGuild } from '../support/guilds.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+describe('cache invalidation racing a lookup', () => {
+  let server: TestServer;
+  let fx: GuildFixture;
+  beforeAll(async () => {
+    server = await startTestServer();
+    fx = await setupGuild(server);
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('channel access read before an access_changed is not cached', async () => {
+    const bus = new LocalEventBus();
+    const cache = new ChannelAccessCache(bus, { ttlMs: 60_000 });
+    const pending = cache.get(server.db, fx.textChannelId, fx.member.id);
+    // The change is announced while the lookup is in flight; the lookup itself still saw the member.
+    bus.publish({ kind: 'access_changed', guildId: fx.guildId, userIds: [fx.member.id] });
+    expect(await pending).toBeDefined();
+    await server.db('guild_members').where({ guild_id: fx.guildId, user_id: fx.member.id }).delete();
+    expect(await cache.get(server.db, fx.textChannelId, fx.member.id)).toBeUndefined();
+  });
+
+  it('a session read before a revocation is not cached', async () => {
+    const bus = new LocalEventBus();
+    const guard = new SessionGuard({ db: server.db, keyring: () => server.keyring, bus, cacheMs: 60_000 });
+    const u = await createUser(server);
+    const pending = guard.authenticate(u.accessToken);
+    bus.publish({ kind: 'sessions_revoked', userId: u.id, sessionIds: [u.sessionId] });
+    expect(await pending).toMatchObject({ userId: u.id });
+    await server.db('sessions').where({ family_id: u.sessionId }).update({ revoked_at: Date.now() });
+    await expect(guard.authenticate(u.accessToken)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+  });
+});
