@@ -9,6 +9,7 @@ import type { AppContext } from '../app/context.js';
 import { recordAudit } from '../audit/writer.js';
 import { hashToken, randomToken } from '../crypto/random.js';
 import { errors } from '../errors.js';
+import { announceJoin } from '../guilds/service.js';
 import { newId, nowMs } from '../ids.js';
 import { ipKey } from '../ratelimit/index.js';
 import { presentSelf } from '../users/presenter.js';
@@ -124,11 +125,9 @@ export async function register(deps: AuthDeps, input: RegisterInput, meta: Reque
       ip: meta.ip,
       metadata: { session_id: issued.familyId, ...(joined ? { guild_id: joined.guildId } : {}) },
     });
-    return { ...issued, guildId: joined?.guildId };
+    return { ...issued, guildId: joined?.guildId, joined: joined?.joined };
   });
-  if (result.guildId) {
-    deps.bus.publish({ kind: 'access_changed', guildId: result.guildId, userIds: [row.id] });
-  }
+  if (result.guildId) announceJoin(deps.bus, result.guildId, row.id, result.joined);
   return { user: presentSelf(row), ...result.tokens };
 }
 

@@ -2,6 +2,7 @@
 import { iso } from '../ids.js';
 import { presentPublicUser, type UserRow } from '../users/presenter.js';
 import { toWire } from './permissions.js';
+import type { InviteRow } from './repo.js';
 
 export function presentGuild(g: { id: string; name: string; owner_id: string; created_at: number }) {
   return { id: g.id, name: g.name, owner_id: g.owner_id, created_at: iso(g.created_at) };
@@ -74,15 +75,7 @@ export function presentMember(
   };
 }
 
-export function presentInvite(i: {
-  code: string;
-  guild_id: string;
-  creator_id: string | null;
-  max_uses: number | null;
-  uses: number;
-  expires_at: number | null;
-  created_at: number;
-}) {
+export function presentInvite(i: InviteRow) {
   return {
     code: i.code,
     guild_id: i.guild_id,

@@ -433,26 +433,34 @@ export async function deleteInvite(ctx: Ctx, actor: Actor, guildId: string, code
   await inviteRepo.delete(ctx.db, guildId, code);
 }
 
+/**
+ * Redeems an invite for a user inside the caller's transaction: one use is claimed atomically (never
+ * past max_uses, never after expiry), the user becomes a member. Already a member: nothing is used.
+ * NOT_FOUND for an unknown, expired or used-up code; FORBIDDEN for a banned user. Shared by "join by
+ * invite" and registration in `invite` mode.
+ */
+export async function redeemInvite(trx: Q, code: string, userId: string, now: number) {
+  const invite = await inviteRepo.find(trx, code);
+  if (!invite) throw errors.notFound('No such invite.');
+  const guild = await guildRepo.find(trx, invite.guild_id);
+  if (!guild) throw errors.notFound('No such invite.');
+  if (await memberRepo.find(trx, guild.id, userId)) return { guild, joined: undefined };
+  if (await banRepo.find(trx, guild.id, userId)) throw errors.forbidden('You are banned from this guild.');
+  if (!(await inviteRepo.consume(trx, code, now))) throw errors.notFound('No such invite.');
+  const member = { guild_id: guild.id, user_id: userId, nickname: null, joined_at: now };
+  await memberRepo.insert(trx, member);
+  const user = (await memberRepo.user(trx, userId))!;
+  return { guild, joined: presentMember(member, user, []) };
+}
+
+/** After the redeeming transaction commits: the new member's view and everyone's member list. */
+export function announceJoin(bus: AppContext['bus'], guildId: string, userId: string, joined: unknown): void {
+  new Outbox().accessChanged(guildId, [userId]).guild(guildId, 'member_join', joined).flush(bus);
+}
+
 export async function joinByInvite(ctx: Ctx, actor: Actor, code: string) {
-  const now = nowMs();
-  const result = await ctx.db.transaction(async (trx) => {
-    const invite = await inviteRepo.find(trx, code);
-    if (!invite) throw errors.notFound('No such invite.');
-    const guild = (await guildRepo.find(trx, invite.guild_id))!;
-    if (await memberRepo.find(trx, guild.id, actor.userId)) return { guild, joined: undefined };
-    if (await banRepo.find(trx, guild.id, actor.userId)) throw errors.forbidden('You are banned from this guild.');
-    if (!(await inviteRepo.consume(trx, code, now))) throw errors.notFound('No such invite.');
-    const member = { guild_id: guild.id, user_id: actor.userId, nickname: null, joined_at: now };
-    await memberRepo.insert(trx, member);
-    const user = (await memberRepo.user(trx, actor.userId))!;
-    return { guild, joined: presentMember(member, user, []) };
-  });
-  if (result.joined) {
-    new Outbox()
-      .accessChanged(result.guild.id, [actor.userId])
-      .guild(result.guild.id, 'member_join', result.joined)
-      .flush(ctx.bus);
-  }
+  const result = await ctx.db.transaction((trx) => redeemInvite(trx, code, actor.userId, nowMs()));
+  if (result.joined) announceJoin(ctx.bus, result.guild.id, actor.userId, result.joined);
   return presentGuild(result.guild);
 }
 
