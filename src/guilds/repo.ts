@@ -43,6 +43,13 @@ export interface InviteRow {
 
 export const guildRepo = {
   find: (q: Q, id: string): Promise<GuildRow | undefined> => q('guilds').where({ id }).first(),
+  /**
+   * Serialises membership changes of one guild (join vs ban) for the rest of the transaction: on
+   * Postgres by locking the guild row; SQLite runs one writer at a time anyway.
+   */
+  lockMembership: async (q: Q, id: string): Promise<void> => {
+    if (q.client.config.client === 'pg') await q('guilds').where({ id }).forUpdate().first('id');
+  },
   insert: (q: Q, row: GuildRow) => q('guilds').insert(row),
   update: (q: Q, id: string, patch: Partial<GuildRow>) => q('guilds').where({ id }).update(patch),
   delete: (q: Q, id: string) => q('guilds').where({ id }).delete(),

@@ -209,6 +209,7 @@ export async function banMember(
 ): Promise<void> {
   let wasMember = false;
   await ctx.db.transaction(async (trx) => {
+    if (isId(guildId)) await guildRepo.lockMembership(trx, guildId); // against a concurrent join
     const me = await memberOr404(trx, guildId, actor.userId);
     requirePermission(me, P.BAN_MEMBERS);
     if (!isId(userId) || !(await memberRepo.user(trx, userId))) throw errors.notFound('No such user.');
@@ -232,6 +233,7 @@ export async function banMember(
 
 export async function unbanMember(ctx: Ctx, actor: Actor, guildId: string, userId: string): Promise<void> {
   await ctx.db.transaction(async (trx) => {
+    if (isId(guildId)) await guildRepo.lockMembership(trx, guildId); // against a concurrent join
     const me = await memberOr404(trx, guildId, actor.userId);
     requirePermission(me, P.BAN_MEMBERS);
     if (!isId(userId) || (await banRepo.delete(trx, guildId, userId)) === 0) throw errors.notFound('No such ban.');
@@ -444,6 +446,8 @@ export async function redeemInvite(trx: Q, code: string, userId: string, now: nu
   if (!invite) throw errors.notFound('No such invite.');
   const guild = await guildRepo.find(trx, invite.guild_id);
   if (!guild) throw errors.notFound('No such invite.');
+  // A ban committing between our ban check and our insert would leave a banned member.
+  await guildRepo.lockMembership(trx, guild.id);
   if (await memberRepo.find(trx, guild.id, userId)) return { guild, joined: undefined };
   if (await banRepo.find(trx, guild.id, userId)) throw errors.forbidden('You are banned from this guild.');
   if (!(await inviteRepo.consume(trx, code, now))) throw errors.notFound('No such invite.');

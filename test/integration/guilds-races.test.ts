@@ -1,0 +1,37 @@
+/** Concurrent membership changes: a ban racing a join by invite never leaves a banned member. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api, createUser } from '../support/factories.js';
+import { type GuildFixture, ok, setupGuild } from '../support/guilds.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+describe('membership races', () => {
+  let server: TestServer;
+  let fx: GuildFixture;
+  beforeAll(async () => {
+    server = await startTestServer({ env: { VOICECHAT_RATE_LIMIT_SCALE: '1000' } });
+    fx = await setupGuild(server);
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('ban and join by invite at the same moment: never both banned and a member', async () => {
+    const invite = await ok(
+      api(server, 'POST', `/api/guilds/${fx.guildId}/invites`, { user: fx.owner, body: {} }),
+      201,
+    );
+    for (let i = 0; i < 15; i++) {
+      const u = await createUser(server);
+      const [join, ban] = await Promise.all([
+        api(server, 'POST', `/api/invites/${invite.code}/join`, { user: u }),
+        api(server, 'PUT', `/api/guilds/${fx.guildId}/bans/${u.id}`, { user: fx.owner, body: {} }),
+      ]);
+      expect(ban.status).toBe(204);
+      expect([200, 403]).toContain(join.status);
+      const member = await server.db('guild_members').where({ guild_id: fx.guildId, user_id: u.id }).first();
+      const banned = await server.db('bans').where({ guild_id: fx.guildId, user_id: u.id }).first();
+      expect(banned).toBeTruthy();
+      expect(member).toBeUndefined();
+    }
+  });
+});
