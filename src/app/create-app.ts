@@ -2,7 +2,7 @@
  * Composition root: wires config, database, keyring, transports and features into one server, and
  * shuts them down in order (stop accepting → close sockets → close database).
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { SessionGuard } from '../auth/session-guard.js';
 import type { Config } from '../config/index.js';
 import { type Keyring, loadKeyring } from '../crypto/keyring.js';
@@ -10,7 +10,6 @@ import { createDb, type Db, dialectOf } from '../db/knex.js';
 import { migrationStatus } from '../db/migrator.js';
 import { ConfigError } from '../errors.js';
 import { type EventBus, LocalEventBus } from '../events/bus.js';
-import { RedisEventBus } from '../events/redis-bus.js';
 import { Gateway } from '../gateway/Gateway.js';
 import { createHttpApp, type RouteModule } from '../http/app.js';
 import { authRoutes } from '../http/routes/auth.js';
@@ -62,8 +61,13 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     throw new ConfigError([`database unreachable (${(e as Error).message.split('\n')[0]})`]);
   }
 
-  const redis = config.redisUrl
-    ? new Redis(config.redisUrl, { lazyConnect: false, enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+  // ioredis and the Redis bus are loaded only when REDIS_URL is set (one-node installs never need them).
+  const redis: Redis | undefined = config.redisUrl
+    ? new (await import('ioredis')).Redis(config.redisUrl, {
+        lazyConnect: false,
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 1,
+      })
     : undefined;
   redis?.on('error', (err) => logger.warn({ err }, 'redis connection error'));
   // Wait (briefly) for the first connection, so the fail-closed limits do not refuse the first
@@ -83,7 +87,9 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
   }
   // With REDIS_URL every node delivers every event (its own at once, the others' through Redis).
   const bus: EventBus = config.redisUrl
-    ? await RedisEventBus.connect(config.redisUrl, logger, { channel: `${config.redisPrefix}:bus` })
+    ? await (await import('../events/redis-bus.js')).RedisEventBus.connect(config.redisUrl, logger, {
+        channel: `${config.redisPrefix}:bus`,
+      })
     : new LocalEventBus();
   const limits = new RateLimits({
     scale: config.rateLimitScale,

@@ -4,13 +4,20 @@
  * use the same regular expressions as Postgres.
  */
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import knexFactory, { type Knex } from 'knex';
-import pg from 'pg';
 
-// bigint columns (our epoch-millisecond timestamps, bitfields) come back as numbers, as on SQLite.
-pg.types.setTypeParser(20, (v: string) => Number.parseInt(v, 10));
+let pgTypesSet = false;
+/** bigint columns (our epoch-millisecond timestamps, bitfields) come back as numbers, as on SQLite. */
+function preparePg(): void {
+  if (pgTypesSet) return;
+  // pg is loaded only for Postgres installs (the SQLite default never needs it).
+  const pg = createRequire(import.meta.url)('pg') as typeof import('pg');
+  pg.types.setTypeParser(20, (v: string) => Number.parseInt(v, 10));
+  pgTypesSet = true;
+}
 
 export type Db = Knex;
 export type Dialect = 'sqlite' | 'pg';
@@ -44,6 +51,7 @@ export function prepareSqliteConnection(conn: BetterSqlite3.Database): void {
 
 export function createDb(opts: DbOptions): Db {
   if (opts.dialect === 'pg') {
+    preparePg();
     return knexFactory({
       client: 'pg',
       connection: opts.databaseUrl,

@@ -4,7 +4,6 @@
  * bytes: a `.txt` file is accepted only when nothing was detected and the bytes are valid UTF-8
  * without NULs.
  */
-import { fileTypeFromFile } from 'file-type';
 
 /** Detected extension (file-type's) → extensions a filename may carry for it. */
 const ALLOWED: Record<string, string[]> = {
@@ -58,6 +57,8 @@ export class TextSniffer {
 
 /** The MIME type to store, or undefined when the file is not allowed under this extension. */
 export async function classify(file: string, extension: string, sniffer: TextSniffer): Promise<string | undefined> {
+  // Loaded on the first upload, not at start-up (idle memory).
+  const { fileTypeFromFile } = await import('file-type');
   const detected = await fileTypeFromFile(file);
   if (!detected) return extension === 'txt' && sniffer.isText ? TEXT_MIME : undefined;
   const exts = ALLOWED[detected.ext];
