@@ -75,6 +75,23 @@ export async function recordAudit(db: Db | Knex.Transaction, entry: AuditEntry):
   return (db as Db).transaction((trx) => append(trx, entry));
 }
 
+/** Who acted: the authenticated user and the address they came from. */
+export interface AuditActor {
+  userId: string;
+  ip?: string | null;
+}
+
+/** recordAudit for an action a user took on one resource (the common case of every feature). */
+export const recordActorAudit = (
+  db: Db | Knex.Transaction,
+  actor: AuditActor,
+  action: string,
+  resourceType: string,
+  resourceId: string,
+  metadata: Record<string, unknown>,
+): Promise<AuditRow> =>
+  recordAudit(db, { action, userId: actor.userId, resourceType, resourceId, ip: actor.ip ?? null, metadata });
+
 export interface ChainVerification {
   ok: boolean;
   rows: number;

@@ -4,7 +4,7 @@
  * manage is 403. Channel-level MANAGE_CHANNELS (after overrides) is what counts.
  */
 import type { AppContext } from '../app/context.js';
-import { recordAudit } from '../audit/writer.js';
+import { recordActorAudit } from '../audit/writer.js';
 import { errors } from '../errors.js';
 import { type ChannelAccess, loadChannelAccess } from '../guilds/access.js';
 import { Outbox } from '../guilds/events.js';
@@ -152,13 +152,11 @@ export async function setOverride(
     assertGrantable(member, input.allow & ~BigInt(previous?.allow ?? 0), permissions);
     const row = { channel_id: channelId, role_id: roleId, allow: toWire(input.allow), deny: toWire(input.deny) };
     await channelRepo.upsertOverride(trx, row);
-    await recordAudit(trx, {
-      action: 'channel.override_update',
-      userId: actor.userId,
-      resourceType: 'channel',
-      resourceId: channelId,
-      ip: actor.ip ?? null,
-      metadata: { guild_id: channel.guild_id, role_id: roleId, allow: row.allow, deny: row.deny },
+    await recordActorAudit(trx, actor, 'channel.override_update', 'channel', channelId, {
+      guild_id: channel.guild_id,
+      role_id: roleId,
+      allow: row.allow,
+      deny: row.deny,
     });
     return { row, guildId: channel.guild_id! };
   });
@@ -174,13 +172,10 @@ export async function deleteOverride(ctx: Ctx, actor: Actor, channelId: string, 
     if (!role) throw errors.notFound('No such role.');
     assertBelowActor(member, Number(role.position));
     if ((await channelRepo.deleteOverride(trx, channelId, roleId)) === 0) throw errors.notFound('No such override.');
-    await recordAudit(trx, {
-      action: 'channel.override_update',
-      userId: actor.userId,
-      resourceType: 'channel',
-      resourceId: channelId,
-      ip: actor.ip ?? null,
-      metadata: { guild_id: channel.guild_id, role_id: roleId, removed: true },
+    await recordActorAudit(trx, actor, 'channel.override_update', 'channel', channelId, {
+      guild_id: channel.guild_id,
+      role_id: roleId,
+      removed: true,
     });
     return channel.guild_id!;
   });

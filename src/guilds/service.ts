@@ -5,7 +5,7 @@
  * writes in one transaction with its audit row, and publishes through an Outbox after the commit.
  */
 import type { AppContext } from '../app/context.js';
-import { recordAudit } from '../audit/writer.js';
+import { recordActorAudit } from '../audit/writer.js';
 import { channelRepo } from '../channels/repo.js';
 import { randomToken } from '../crypto/random.js';
 import { errors } from '../errors.js';
@@ -49,16 +49,6 @@ async function roleOr404(db: Q, guildId: string, roleId: string): Promise<RoleRo
 }
 
 const isEveryoneName = (name: string) => name.trim().toLowerCase() === '@everyone';
-
-const audit = (trx: Q, actor: Actor, action: string, type: string, id: string, metadata: Record<string, unknown>) =>
-  recordAudit(trx, {
-    action,
-    userId: actor.userId,
-    resourceType: type,
-    resourceId: id,
-    ip: actor.ip ?? null,
-    metadata,
-  });
 
 // ---------------------------------------------------------------- guilds
 
@@ -125,7 +115,10 @@ export async function updateGuild(
         throw errors.validation('The new owner must be a member.', [{ path: 'owner_id', message: 'not a member' }]);
       }
       patch.owner_id = input.owner_id;
-      await audit(trx, actor, 'guild.transfer', 'guild', guildId, { guild_id: guildId, new_owner_id: input.owner_id });
+      await recordActorAudit(trx, actor, 'guild.transfer', 'guild', guildId, {
+        guild_id: guildId,
+        new_owner_id: input.owner_id,
+      });
       out.accessChanged(guildId, [actor.userId, input.owner_id]);
     }
     await guildRepo.update(trx, guildId, patch);
@@ -141,7 +134,7 @@ export async function deleteGuild(ctx: Ctx, actor: Actor, guildId: string): Prom
     const member = await memberOr404(trx, guildId, actor.userId);
     requireOwner(member);
     const files = await guildRepo.attachmentFiles(trx, guildId);
-    await audit(trx, actor, 'guild.delete', 'guild', guildId, { guild_id: guildId });
+    await recordActorAudit(trx, actor, 'guild.delete', 'guild', guildId, { guild_id: guildId });
     await guildRepo.delete(trx, guildId);
     return files;
   });
@@ -176,7 +169,7 @@ export async function kickMember(ctx: Ctx, actor: Actor, guildId: string, userId
     if (!target) throw errors.notFound('No such member.');
     assertCanModerate(me, target, userId);
     await memberRepo.remove(trx, guildId, userId);
-    await audit(trx, actor, 'member.kick', 'user', userId, { guild_id: guildId });
+    await recordActorAudit(trx, actor, 'member.kick', 'user', userId, { guild_id: guildId });
   });
   new Outbox()
     .guild(guildId, 'member_leave', { guild_id: guildId, user_id: userId })
@@ -224,7 +217,7 @@ export async function banMember(
       moderator_id: actor.userId,
       created_at: nowMs(),
     });
-    await audit(trx, actor, 'member.ban', 'user', userId, { guild_id: guildId, reason: reason ?? null });
+    await recordActorAudit(trx, actor, 'member.ban', 'user', userId, { guild_id: guildId, reason: reason ?? null });
   });
   const out = new Outbox();
   if (wasMember) out.guild(guildId, 'member_leave', { guild_id: guildId, user_id: userId });
@@ -237,7 +230,7 @@ export async function unbanMember(ctx: Ctx, actor: Actor, guildId: string, userI
     const me = await memberOr404(trx, guildId, actor.userId);
     requirePermission(me, P.BAN_MEMBERS);
     if (!isId(userId) || (await banRepo.delete(trx, guildId, userId)) === 0) throw errors.notFound('No such ban.');
-    await audit(trx, actor, 'member.unban', 'user', userId, { guild_id: guildId });
+    await recordActorAudit(trx, actor, 'member.unban', 'user', userId, { guild_id: guildId });
   });
   new Outbox().accessChanged(guildId, [userId]).flush(ctx.bus);
 }
@@ -281,7 +274,7 @@ export async function createRole(
       created_at: nowMs(),
     };
     await roleRepo.insert(trx, row);
-    await audit(trx, actor, 'role.create', 'role', row.id, {
+    await recordActorAudit(trx, actor, 'role.create', 'role', row.id, {
       guild_id: guildId,
       name: row.name,
       permissions: row.permissions,
@@ -329,7 +322,7 @@ export async function updateRole(
       patch.permissions = toWire(input.permissions);
     }
     await roleRepo.update(trx, roleId, patch);
-    await audit(trx, actor, 'role.update', 'role', roleId, {
+    await recordActorAudit(trx, actor, 'role.update', 'role', roleId, {
       guild_id: guildId,
       changes: Object.fromEntries(Object.entries(patch).map(([k, v]) => [k, v === null ? null : String(v)])),
     });
@@ -348,7 +341,7 @@ export async function deleteRole(ctx: Ctx, actor: Actor, guildId: string, roleId
     if (role.is_everyone) throw errors.forbidden('The @everyone role cannot be deleted.');
     assertBelowActor(me, Number(role.position));
     await roleRepo.delete(trx, roleId);
-    await audit(trx, actor, 'role.delete', 'role', roleId, { guild_id: guildId, name: role.name });
+    await recordActorAudit(trx, actor, 'role.delete', 'role', roleId, { guild_id: guildId, name: role.name });
   });
   new Outbox().guild(guildId, 'role_delete', { guild_id: guildId, id: roleId }).accessChanged(guildId).flush(ctx.bus);
 }
@@ -377,7 +370,7 @@ async function changeMemberRole(ctx: Ctx, actor: Actor, guildId: string, userId:
       : (await memberRepo.removeRole(trx, guildId, userId, roleId)) > 0;
     if (!add && !changed) throw errors.notFound('The member does not hold that role.');
     if (changed) {
-      await audit(trx, actor, add ? 'member.role_add' : 'member.role_remove', 'user', userId, {
+      await recordActorAudit(trx, actor, add ? 'member.role_add' : 'member.role_remove', 'user', userId, {
         guild_id: guildId,
         role_id: roleId,
       });

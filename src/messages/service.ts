@@ -5,7 +5,7 @@
  * or attachments.
  */
 import type { AppContext } from '../app/context.js';
-import { recordAudit } from '../audit/writer.js';
+import { recordActorAudit } from '../audit/writer.js';
 import { errors } from '../errors.js';
 import { type ChannelAccess, channelAccessCache } from '../guilds/access.js';
 import { Outbox } from '../guilds/events.js';
@@ -157,17 +157,10 @@ export async function deleteMessage(ctx: Ctx, actor: Actor, messageId: string): 
     if ((await messageRepo.scrub(trx, messageId, now)) === 0) return undefined;
     const files = await attachmentRepo.detach(trx, messageId);
     if (!isAuthor) {
-      await recordAudit(trx, {
-        action: 'message.delete_moderator',
-        userId: actor.userId,
-        resourceType: 'message',
-        resourceId: messageId,
-        ip: actor.ip ?? null,
-        metadata: {
-          guild_id: access.channel.guild_id,
-          channel_id: message.channel_id,
-          author_id: message.author_id,
-        },
+      await recordActorAudit(trx, actor, 'message.delete_moderator', 'message', messageId, {
+        guild_id: access.channel.guild_id,
+        channel_id: message.channel_id,
+        author_id: message.author_id,
       });
     }
     return files;

@@ -9,7 +9,7 @@ import { stat, unlink } from 'node:fs/promises';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { AppContext } from '../app/context.js';
-import { recordAudit } from '../audit/writer.js';
+import { recordActorAudit } from '../audit/writer.js';
 import { errors, isAppError } from '../errors.js';
 import { channelAccessCache } from '../guilds/access.js';
 import { has, P } from '../guilds/permissions.js';
@@ -80,13 +80,11 @@ export async function createUpload(ctx: Ctx, actor: Actor, channelId: string, in
     };
     await ctx.db.transaction(async (trx) => {
       await attachmentRepo.insert(trx, row);
-      await recordAudit(trx, {
-        action: 'upload.create',
-        userId: actor.userId,
-        resourceType: 'attachment',
-        resourceId: row.id,
-        ip: actor.ip ?? null,
-        metadata: { guild_id: access.channel.guild_id, channel_id: channelId, mime_type: mime, size_bytes: size },
+      await recordActorAudit(trx, actor, 'upload.create', 'attachment', row.id, {
+        guild_id: access.channel.guild_id,
+        channel_id: channelId,
+        mime_type: mime,
+        size_bytes: size,
       });
     });
     const wire = presentAttachment(row);
