@@ -3,11 +3,11 @@
  * plain member / non-member / banned user × every endpoint, exact statuses), @everyone escalation,
  * the role hierarchy and IDOR across guilds.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { EVERYONE_FORBIDDEN, P, type PermissionName, toWire } from '../../src/guilds/permissions.js';
 import { api, createUser, type TestUser } from '../support/factories.js';
-import { type GuildFixture, joinGuild, ok, setupGuild } from '../support/guilds.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { type GuildFixture, joinGuild, ok, setupGuild, useGuildServer } from '../support/guilds.js';
+import type { TestServer } from '../support/server.js';
 
 type ActorName = 'owner' | 'admin' | 'moderator' | 'member' | 'outsider' | 'banned';
 const ACTORS: ActorName[] = ['owner', 'admin', 'moderator', 'member', 'outsider', 'banned'];
@@ -352,14 +352,11 @@ const COLUMNS: Column[] = [
 ];
 
 describe('guild permissions', () => {
+  const suite = useGuildServer();
   let server: TestServer;
   let fx: GuildFixture;
-  beforeAll(async () => {
-    server = await startTestServer({ env: { VOICECHAT_RATE_LIMIT_SCALE: '1000' } });
-    fx = await setupGuild(server);
-  });
-  afterAll(async () => {
-    await server?.stop();
+  beforeAll(() => {
+    ({ server, fx } = suite);
   });
 
   describe('permission matrix', () => {

@@ -1,18 +1,15 @@
 /** Concurrent membership changes: a ban racing a join by invite never leaves a banned member. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { api, createUser } from '../support/factories.js';
-import { type GuildFixture, ok, setupGuild } from '../support/guilds.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { type GuildFixture, ok, useGuildServer } from '../support/guilds.js';
+import type { TestServer } from '../support/server.js';
 
 describe('membership races', () => {
+  const suite = useGuildServer();
   let server: TestServer;
   let fx: GuildFixture;
-  beforeAll(async () => {
-    server = await startTestServer({ env: { VOICECHAT_RATE_LIMIT_SCALE: '1000' } });
-    fx = await setupGuild(server);
-  });
-  afterAll(async () => {
-    await server?.stop();
+  beforeAll(() => {
+    ({ server, fx } = suite);
   });
 
   it('ban and join by invite at the same moment: never both banned and a member', async () => {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId, nowMs } from '../../src/ids.js';
 import { api, createUser } from '../support/factories.js';
-import { type GuildFixture, ok, setupGuild } from '../support/guilds.js';
+import { type GuildFixture, ok, setupGuild, useGuildServer } from '../support/guilds.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 const PNG = Buffer.from(
@@ -17,14 +17,11 @@ const PNG = Buffer.from(
 );
 
 describe('messages', () => {
+  const suite = useGuildServer();
   let server: TestServer;
   let fx: GuildFixture;
-  beforeAll(async () => {
-    server = await startTestServer({ env: { VOICECHAT_RATE_LIMIT_SCALE: '1000' } });
-    fx = await setupGuild(server);
-  });
-  afterAll(async () => {
-    await server?.stop();
+  beforeAll(() => {
+    ({ server, fx } = suite);
   });
 
   const send = (user = fx.member, body: unknown = { content: 'hi' }, channel = fx.textChannelId) =>

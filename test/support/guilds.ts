@@ -1,8 +1,8 @@
 /** Guild fixtures over HTTP: a guild with owner, admin, moderator, plain member, outsider and a banned user. */
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { P, toWire } from '../../src/guilds/permissions.js';
 import { api, createUser, type TestUser } from './factories.js';
-import type { TestServer } from './server.js';
+import { startTestServer, type TestServer } from './server.js';
 
 export const MODERATOR_BITS =
   P.KICK_MEMBERS | P.BAN_MEMBERS | P.MANAGE_MESSAGES | P.MANAGE_ROLES | P.MANAGE_CHANNELS | P.VIEW_AUDIT_LOG;
@@ -78,4 +78,20 @@ export async function setupGuild(server: TestServer, name = 'Test guild'): Promi
     outsider: outsider!,
     banned: banned!,
   };
+}
+
+/**
+ * Suite fixture: boots a server (allowances scaled up, limits still on) with the standard guild before
+ * the suite and stops it afterwards. The returned object is filled in by the time tests run.
+ */
+export function useGuildServer(env: Record<string, string> = { VOICECHAT_RATE_LIMIT_SCALE: '1000' }) {
+  const state = {} as { server: TestServer; fx: GuildFixture };
+  beforeAll(async () => {
+    state.server = await startTestServer({ env });
+    state.fx = await setupGuild(state.server);
+  });
+  afterAll(async () => {
+    await state.server?.stop();
+  });
+  return state;
 }
