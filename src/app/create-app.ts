@@ -1,15 +1,21 @@
 /**
  * Composition root: wires config, database, keyring, transports and features into one server, and
- * shuts them down in order (stop accepting → close sockets → close database).
+ * shuts them down in order (stop accepting → close sockets → flush writers → drop subscriptions →
+ * close the bus, Redis and the database). Every runtime object of an app is built here, so two apps
+ * in one process share none.
  */
 import type { Redis } from 'ioredis';
+import { ChannelAccessCache } from '../access/cache.js';
+import { createMailer } from '../auth/mailer.js';
 import { SessionGuard } from '../auth/session-guard.js';
 import type { Config } from '../config/index.js';
 import { type Keyring, loadKeyring } from '../crypto/keyring.js';
+import { DummyPassword } from '../crypto/passwords.js';
 import { createDb, type Db, dialectOf } from '../db/knex.js';
 import { migrationStatus } from '../db/migrator.js';
 import { ConfigError } from '../errors.js';
 import { type EventBus, LocalEventBus } from '../events/bus.js';
+import { EventHub } from '../events/hub.js';
 import { Gateway } from '../gateway/Gateway.js';
 import { createHttpApp, type RouteModule } from '../http/app.js';
 import { authRoutes } from '../http/routes/auth.js';
@@ -18,7 +24,7 @@ import { guildRoutes } from '../http/routes/guilds.js';
 import { messageRoutes } from '../http/routes/messages.js';
 import { uploadRoutes } from '../http/routes/uploads.js';
 import { createLogger, type Logger } from '../logger.js';
-import { closeMessageWriter } from '../messages/repo.js';
+import { createMessageWriter } from '../messages/repo.js';
 import { createMetrics } from '../metrics.js';
 import { listen } from '../net/uws.js';
 import { RateLimits } from '../ratelimit/index.js';
@@ -32,6 +38,8 @@ export interface CreateAppOptions {
 
 export interface VoiceChatApp {
   ctx: AppContext;
+  /** The raw bus (tests and benchmarks inject messages; features publish through `ctx.events`). */
+  bus: EventBus;
   gateway: Gateway;
   /** Starts listening; resolves with the bound port (useful with port 0). */
   start(): Promise<{ port: number }>;
@@ -90,7 +98,8 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     ? await (await import('../events/redis-bus.js')).RedisEventBus.connect(config.redisUrl, logger, {
         channel: `${config.redisPrefix}:bus`,
       })
-    : new LocalEventBus();
+    : new LocalEventBus(logger);
+  const events = new EventHub(bus);
   const limits = new RateLimits({
     scale: config.rateLimitScale,
     windowScale: config.rateLimitWindowScale,
@@ -98,6 +107,8 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     logger,
     ...(redis ? { redis } : {}),
   });
+  const dummyPassword = new DummyPassword(config);
+  dummyPassword.warmUp().catch((err) => logger.error({ err }, 'dummy password hash failed'));
   const ctx: AppContext = {
     config,
     db,
@@ -105,9 +116,13 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     keyring,
     logger,
     metrics: createMetrics(),
-    bus,
+    events,
     limits,
-    sessions: new SessionGuard({ db, keyring: () => ctx.keyring, bus }),
+    sessions: new SessionGuard({ db, keyring: () => ctx.keyring, events }),
+    channelAccess: new ChannelAccessCache(db, events),
+    messageWriter: createMessageWriter(db),
+    dummyPassword,
+    mailer: createMailer(config),
   };
   const http = createHttpApp(ctx, routeModules);
   // `/ws` on the same uWS app (and port) as the REST API; registered before listen.
@@ -118,6 +133,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
 
   return {
     ctx,
+    bus,
     gateway,
     async start() {
       const { port, close } = await listen(http, config.host, config.port);
@@ -129,8 +145,11 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
       stopped ??= (async () => {
         closeListener?.();
         gateway.close();
-        await closeMessageWriter(db);
+        await ctx.messageWriter.close();
+        ctx.channelAccess.close();
+        ctx.sessions.close();
         await bus.close();
+        ctx.mailer?.close();
         redis?.disconnect();
         if (ownsDb) await db.destroy();
         logger.info('stopped');

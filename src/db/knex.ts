@@ -9,17 +9,24 @@ import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import knexFactory, { type Knex } from 'knex';
 
-let pgTypesSet = false;
-/** bigint columns (our epoch-millisecond timestamps, bitfields) come back as numbers, as on SQLite. */
-function preparePg(): void {
-  if (pgTypesSet) return;
-  // pg is loaded only for Postgres installs (the SQLite default never needs it).
+/**
+ * pg's type parsers for this pool only (pg's global `types.setTypeParser` would change every pool in
+ * the process): bigint columns (our epoch-millisecond timestamps, bitfields) come back as numbers, as
+ * on SQLite. pg is loaded only for Postgres installs (the SQLite default never needs it).
+ */
+function pgTypes(): { getTypeParser: (oid: number, format?: string) => unknown } {
   const pg = createRequire(import.meta.url)('pg') as typeof import('pg');
-  pg.types.setTypeParser(20, (v: string) => Number.parseInt(v, 10));
-  pgTypesSet = true;
+  const INT8 = 20;
+  const parseInt8 = (v: string) => Number.parseInt(v, 10);
+  return {
+    getTypeParser: (oid: number, format?: string) =>
+      oid === INT8 && format !== 'binary' ? parseInt8 : pg.types.getTypeParser(oid, format as 'text'),
+  };
 }
 
 export type Db = Knex;
+/** A connection pool or an open transaction: what every repo function takes. */
+export type Queryable = Knex | Knex.Transaction;
 export type Dialect = 'sqlite' | 'pg';
 
 export interface DbOptions {
@@ -29,14 +36,13 @@ export interface DbOptions {
   poolMax?: number;
 }
 
-const regexCache = new Map<string, RegExp>();
-
 /** Registers what our schema needs on one SQLite connection. */
 export function prepareSqliteConnection(conn: BetterSqlite3.Database): void {
   conn.pragma('journal_mode = WAL');
   conn.pragma('foreign_keys = ON');
   conn.pragma('busy_timeout = 5000');
   conn.pragma('synchronous = FULL');
+  const regexCache = new Map<string, RegExp>();
   // `X REGEXP Y` calls regexp(Y, X). Deterministic so it may appear in CHECK constraints.
   conn.function('regexp', { deterministic: true }, (pattern: unknown, value: unknown) => {
     if (value === null || value === undefined) return null;
@@ -51,10 +57,9 @@ export function prepareSqliteConnection(conn: BetterSqlite3.Database): void {
 
 export function createDb(opts: DbOptions): Db {
   if (opts.dialect === 'pg') {
-    preparePg();
     return knexFactory({
       client: 'pg',
-      connection: opts.databaseUrl,
+      connection: { connectionString: opts.databaseUrl, types: pgTypes() } as Knex.PgConnectionConfig,
       pool: { min: 0, max: opts.poolMax ?? 10 },
     });
   }
@@ -84,4 +89,9 @@ export const dialectOf = (db: Db): Dialect => (db.client.config.client === 'pg' 
 /** Checks that the database answers; used by /ready and `init`'s connection test. */
 export async function ping(db: Db): Promise<void> {
   await db.raw('select 1');
+}
+
+/** Runs `fn` in the caller's transaction when `q` is one, else in a new transaction. */
+export function withTransaction<T>(q: Queryable, fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+  return (q as Knex.Transaction).isTransaction ? fn(q as Knex.Transaction) : (q as Knex).transaction(fn);
 }

@@ -8,10 +8,11 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { AppContext } from '../app/context.js';
+import { presentChannel } from '../channels/presenter.js';
 import { randomToken } from '../crypto/random.js';
 import { AppError, errors, isAppError } from '../errors.js';
 import type { AccessChangedMessage, BusMessage, DispatchMessage, SessionsRevokedMessage } from '../events/bus.js';
-import { presentChannel, presentGuild, presentRole } from '../guilds/presenter.js';
+import { presentGuild, presentRole } from '../guilds/presenter.js';
 import {
   type ExpressApp,
   type HttpRequest,
@@ -142,7 +143,7 @@ export class Gateway {
       message: (ws, message, isBinary) => this.#message(ws, message, isBinary),
       close: (ws) => this.#onClose(ws),
     });
-    this.#unsubscribeBus = ctx.bus.subscribe((m) => this.#onBus(m));
+    this.#unsubscribeBus = ctx.events.subscribe((m) => this.#onBus(m));
     const sweep = setInterval(() => this.#sweepBackpressure(), opts.sweepMs ?? 100);
     const prune = setInterval(() => this.#prune(), 5000);
     sweep.unref();

@@ -3,10 +3,11 @@
  * handled here); each handler authorises against the database, never against what the client says.
  * Handlers return the reply data (sent when the op carried a request_id) or throw an AppError.
  */
+
+import { loadChannelAccess } from '../access/loaders.js';
+import { has, P } from '../access/permissions.js';
 import type { AppContext } from '../app/context.js';
 import { errors } from '../errors.js';
-import { loadChannelAccess } from '../guilds/access.js';
-import { has, P } from '../guilds/permissions.js';
 import { iso, nowMs } from '../ids.js';
 import { assertUnreachable, type ClientOp } from './protocol.js';
 
@@ -32,14 +33,11 @@ export async function handleOp(s: OpSession, op: ClientOp): Promise<unknown> {
       return typing(s, op.data.channel_id);
     case 'presence': {
       const status = op.data.status === 'invisible' ? 'offline' : op.data.status;
+      const out = s.ctx.events.outbox();
       for (const guildId of s.guildIds()) {
-        s.ctx.bus.publish({
-          kind: 'dispatch',
-          topic: `guild:${guildId}`,
-          type: 'presence_update',
-          data: { guild_id: guildId, user_id: s.userId, status },
-        });
+        out.toGuild(guildId, 'presence_update', { guild_id: guildId, user_id: s.userId, status });
       }
+      out.flush();
       return { status };
     }
     case 'resume':
@@ -55,11 +53,14 @@ async function typing(s: OpSession, channelId: string): Promise<unknown> {
   const access = await loadChannelAccess(s.ctx.db, channelId, s.userId);
   if (!access) throw errors.notFound('No such channel.');
   if (!has(access.permissions, P.SEND_MESSAGES)) throw errors.forbidden('You may not send messages here.');
-  s.ctx.bus.publish({
-    kind: 'dispatch',
-    topic: `channel:${channelId}`,
-    type: 'typing_start',
-    data: { channel_id: channelId, guild_id: access.channel.guild_id, user_id: s.userId, timestamp: iso(nowMs()) },
-  });
+  s.ctx.events
+    .outbox()
+    .toChannel(channelId, 'typing_start', {
+      channel_id: channelId,
+      guild_id: access.channel.guild_id,
+      user_id: s.userId,
+      timestamp: iso(nowMs()),
+    })
+    .flush();
   return {};
 }

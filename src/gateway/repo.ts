@@ -2,11 +2,12 @@
  * The gateway's reads: a user's whole view (the `ready` snapshot and their subscriptions) and, for an
  * `access_changed` covering a whole guild, every member's visible channels in one pass. Both run a
  * fixed number of queries whatever the number of guilds or members, and decide visibility with the
- * one permission function (`channelPermissions` in src/guilds/permissions.ts), exactly like
- * `visibleTo` in src/guilds/access.ts (a test checks they agree).
+ * one permission function (`channelPermissions` in src/access/permissions.ts), exactly like
+ * `visibleTo` in src/access/loaders.ts (a test checks they agree).
  */
+
+import { channelPermissions, has, type OverrideLike, P, type RoleLike } from '../access/permissions.js';
 import type { Db } from '../db/knex.js';
-import { channelPermissions, has, type OverrideLike, P, type RoleLike } from '../guilds/permissions.js';
 import type { UserRow } from '../users/presenter.js';
 
 export interface GuildRow {

@@ -1,33 +1,12 @@
-/** Guild, channel, role and member rows → wire shapes (snake_case, ISO timestamps, bitfields as strings). */
+/** Guild, role, member and invite rows → wire shapes (snake_case, ISO timestamps, bitfields as strings). */
+import { toWire } from '../access/permissions.js';
+import type { GuildWire, MemberWire, RoleWire } from '../events/event-map.js';
 import { iso } from '../ids.js';
 import { presentPublicUser, type UserRow } from '../users/presenter.js';
-import { toWire } from './permissions.js';
 import type { InviteRow } from './repo.js';
 
-export function presentGuild(g: { id: string; name: string; owner_id: string; created_at: number }) {
+export function presentGuild(g: { id: string; name: string; owner_id: string; created_at: number }): GuildWire {
   return { id: g.id, name: g.name, owner_id: g.owner_id, created_at: iso(g.created_at) };
-}
-
-export function presentChannel(c: {
-  id: string;
-  guild_id: string | null;
-  type: string;
-  name: string | null;
-  topic?: string | null;
-  position: number;
-  user_limit?: number | null;
-  created_at: number;
-}) {
-  return {
-    id: c.id,
-    guild_id: c.guild_id,
-    type: c.type,
-    name: c.name,
-    topic: c.topic ?? null,
-    position: Number(c.position),
-    user_limit: c.user_limit ?? null,
-    created_at: iso(c.created_at),
-  };
 }
 
 export function presentRole(r: {
@@ -39,7 +18,7 @@ export function presentRole(r: {
   position: number;
   is_everyone: boolean | number;
   created_at: number;
-}) {
+}): RoleWire {
   return {
     id: r.id,
     guild_id: r.guild_id,
@@ -52,20 +31,11 @@ export function presentRole(r: {
   };
 }
 
-export function presentOverride(o: {
-  channel_id: string;
-  role_id: string;
-  allow: bigint | number | string;
-  deny: bigint | number | string;
-}) {
-  return { channel_id: o.channel_id, role_id: o.role_id, allow: toWire(o.allow), deny: toWire(o.deny) };
-}
-
 export function presentMember(
   m: { guild_id: string; nickname: string | null; joined_at: number },
   user: UserRow,
   roleIds: string[],
-) {
+): MemberWire {
   return {
     guild_id: m.guild_id,
     user: presentPublicUser(user),

@@ -1,9 +1,9 @@
 /** Storage of guilds, members, roles, bans, invites and the guild's audit view: the only knex user here. */
-import type { Knex } from 'knex';
-import type { Db } from '../db/knex.js';
+import type { RoleRow } from '../access/repo.js';
+import type { Queryable as Q } from '../db/knex.js';
 import type { UserRow } from '../users/presenter.js';
 
-export type Q = Db | Knex.Transaction;
+export type { RoleRow } from '../access/repo.js';
 
 export interface GuildRow {
   id: string;
@@ -11,17 +11,6 @@ export interface GuildRow {
   owner_id: string;
   created_at: number;
   updated_at: number;
-}
-
-export interface RoleRow {
-  id: string;
-  guild_id: string;
-  name: string;
-  color: string | null;
-  permissions: number | string;
-  position: number;
-  is_everyone: boolean | number;
-  created_at: number;
 }
 
 export interface MemberRow {
@@ -60,14 +49,6 @@ export const guildRepo = {
       .orderBy('guild_members.joined_at', 'desc')
       .orderBy('guilds.id', 'desc')
       .select('guilds.*'),
-  /** Storage names of every attachment in the guild's channels (their files go when the guild goes). */
-  attachmentFiles: async (q: Q, guildId: string): Promise<string[]> =>
-    (
-      await q('attachments')
-        .join('channels', 'channels.id', 'attachments.channel_id')
-        .where('channels.guild_id', guildId)
-        .select('attachments.storage_name')
-    ).map((r: { storage_name: string }) => r.storage_name),
 };
 
 export const memberRepo = {
@@ -123,8 +104,6 @@ export const memberRepo = {
 };
 
 export const roleRepo = {
-  find: (q: Q, guildId: string, roleId: string): Promise<RoleRow | undefined> =>
-    q('roles').where({ id: roleId, guild_id: guildId }).first(),
   list: (q: Q, guildId: string): Promise<RoleRow[]> =>
     q('roles').where({ guild_id: guildId }).orderBy('position', 'desc').orderBy('id', 'desc'),
   insert: (q: Q, row: RoleRow) => q('roles').insert(row),

@@ -20,9 +20,6 @@ export type RouteModule = (router: Router, ctx: AppContext) => void;
 
 export { normalizeIp };
 
-/** The client address: the socket peer, or X-Forwarded-For when the peer is a trusted proxy. */
-export const clientIp = (req: Request): string => normalizeIp(req.ip);
-
 const isLoopback = (ip: string) => ip === '127.0.0.1' || ip === '::1' || ip.startsWith('127.');
 
 export function createHttpApp(ctx: AppContext, modules: RouteModule[]): ExpressApp {
@@ -36,6 +33,8 @@ export function createHttpApp(ctx: AppContext, modules: RouteModule[]): ExpressA
   app.set('etag', false);
   // Without this ultimate-express rethrows a rejected async handler as an unhandled rejection and the
   // request never gets an answer; with it the rejection reaches the error mapper like a sync throw.
+  // Routers read the setting through their parent once mounted, so feature routes are plain async
+  // functions (no wrapper).
   app.set('catch async errors', true);
   if (config.trustedProxies.length > 0) app.set('trust proxy', config.trustedProxies);
 

@@ -365,7 +365,7 @@ describe('accounts over HTTP', () => {
 
   it('publishes sessions_revoked on the bus after every revocation (the gateway closes sockets on it)', async () => {
     const seen: BusMessage[] = [];
-    const off = server.ctx.bus.subscribe((m) => {
+    const off = server.app.bus.subscribe((m) => {
       if (m.kind === 'sessions_revoked') seen.push(m);
     });
     try {

@@ -114,7 +114,7 @@ describe('gateway fuzz', () => {
 
       if (i % 1000 === 999) {
         const marker = `alive-${i}`;
-        server.ctx.bus.publish({
+        server.app.bus.publish({
           kind: 'dispatch',
           topic: `channel:${g.generalId}`,
           type: 'message_new',

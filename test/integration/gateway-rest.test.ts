@@ -5,7 +5,7 @@
  * affected sockets with 4001. Absence is asserted after a later barrier event, never by sleeping.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { P, toWire } from '../../src/guilds/permissions.js';
+import { P, toWire } from '../../src/access/permissions.js';
 import { api, createSession, createUser } from '../support/factories.js';
 import { type GuildFixture, joinGuild, ok, setupGuild } from '../support/guilds.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -77,7 +77,7 @@ describe('gateway driven by REST', () => {
     const o = await GatewayClient.ready(server.wsUrl, g.owner.accessToken);
     await ok(api(server, 'DELETE', `/api/guilds/${g.guildId}/members/${victim.id}`, { user: g.moderator }), 204);
     const after = await post(g.textChannelId, g.owner, 'after the kick');
-    server.ctx.bus.publish({ kind: 'dispatch', topic: `user:${victim.id}`, type: 'barrier', data: {} });
+    server.app.bus.publish({ kind: 'dispatch', topic: `user:${victim.id}`, type: 'barrier', data: {} });
     await o.client.event('message_new', (d) => d.id === after.id);
     await v.client.event('barrier');
     expect(v.client.events('message_new').some((f) => f.data.id === after.id)).toBe(false);
@@ -94,7 +94,7 @@ describe('gateway driven by REST', () => {
     const v = await GatewayClient.ready(server.wsUrl, victim.accessToken);
     await ok(api(server, 'PUT', `/api/guilds/${g.guildId}/bans/${victim.id}`, { user: g.moderator, body: {} }), 204);
     const after = await post(g.textChannelId, g.owner, 'after the ban');
-    server.ctx.bus.publish({ kind: 'dispatch', topic: `user:${victim.id}`, type: 'barrier', data: {} });
+    server.app.bus.publish({ kind: 'dispatch', topic: `user:${victim.id}`, type: 'barrier', data: {} });
     await v.client.event('barrier');
     expect(v.client.events('message_new').some((f) => f.data.id === after.id)).toBe(false);
     expect(v.client.events('member_leave')).toHaveLength(1);

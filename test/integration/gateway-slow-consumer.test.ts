@@ -38,7 +38,7 @@ describe('gateway backpressure', () => {
     let sent = 0;
     for (let batch = 0; batch < 400 && (await slowMetric()) === 0; batch++) {
       for (let i = 0; i < 20; i++) {
-        server.ctx.bus.publish({
+        server.app.bus.publish({
           kind: 'dispatch',
           topic: `channel:${g.generalId}`,
           type: 'message_new',
@@ -53,7 +53,7 @@ describe('gateway backpressure', () => {
     // The normal client got every event, in order, and keeps receiving.
     const ns = normal.client.events('message_new').map((f) => f.data.n);
     expect(ns).toEqual(Array.from({ length: sent }, (_, i) => i));
-    server.ctx.bus.publish({
+    server.app.bus.publish({
       kind: 'dispatch',
       topic: `channel:${g.generalId}`,
       type: 'message_new',

@@ -1,12 +1,12 @@
 /**
  * The gateway's batched visibility queries (src/gateway/repo.ts) must agree with the one definition
- * of "may VIEW" (`visibleTo` in src/guilds/access.ts) on a randomised guild with roles, allow/deny
+ * of "may VIEW" (`visibleTo` in src/access/loaders.ts) on a randomised guild with roles, allow/deny
  * overrides on @everyone and on roles, an owner, an administrator and a DM.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { visibleTo } from '../../src/access/loaders.js';
+import { P } from '../../src/access/permissions.js';
 import { loadGuildVisibility, loadUserView } from '../../src/gateway/repo.js';
-import { visibleTo } from '../../src/guilds/access.js';
-import { P } from '../../src/guilds/permissions.js';
 import { newId, nowMs } from '../../src/ids.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { assignRole, createGuildFixture, createRole, createTextChannel } from '../support/gateway-fixtures.js';

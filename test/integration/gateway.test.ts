@@ -6,8 +6,8 @@
  * Absence is always asserted after a barrier event that was published later, never by sleeping.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { P } from '../../src/access/permissions.js';
 import type { BusMessage } from '../../src/events/bus.js';
-import { P } from '../../src/guilds/permissions.js';
 import { newId, nowMs } from '../../src/ids.js';
 import { createUser, type TestUser } from '../support/factories.js';
 import {
@@ -26,7 +26,7 @@ describe('gateway', () => {
   let owner: TestUser;
   let member: TestUser;
   let g: GuildFixture;
-  const publish = (m: BusMessage) => server.ctx.bus.publish(m);
+  const publish = (m: BusMessage) => server.app.bus.publish(m);
   const say = (channelId: string, content: string) =>
     publish({
       kind: 'dispatch',

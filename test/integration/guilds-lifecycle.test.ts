@@ -7,8 +7,8 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EVERYONE_DEFAULT, P, toWire } from '../../src/access/permissions.js';
 import type { BusMessage } from '../../src/events/bus.js';
-import { EVERYONE_DEFAULT, P, toWire } from '../../src/guilds/permissions.js';
 import { api, createUser, type TestUser } from '../support/factories.js';
 import { type GuildFixture, joinGuild, ok, setupGuild } from '../support/guilds.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -199,7 +199,7 @@ describe('bus events', () => {
   beforeAll(async () => {
     server = await startTestServer({ env: { VOICECHAT_RATE_LIMIT_SCALE: '1000' } });
     fx = await setupGuild(server);
-    server.ctx.bus.subscribe((m) => {
+    server.app.bus.subscribe((m) => {
       seen.push(m);
     });
   });

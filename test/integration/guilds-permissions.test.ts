@@ -4,7 +4,7 @@
  * the role hierarchy and IDOR across guilds.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { EVERYONE_FORBIDDEN, P, type PermissionName, toWire } from '../../src/guilds/permissions.js';
+import { EVERYONE_FORBIDDEN, P, type PermissionName, toWire } from '../../src/access/permissions.js';
 import { api, createUser, type TestUser } from '../support/factories.js';
 import { type GuildFixture, joinGuild, ok, setupGuild, useGuildServer } from '../support/guilds.js';
 import type { TestServer } from '../support/server.js';

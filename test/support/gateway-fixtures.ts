@@ -3,8 +3,9 @@
  * guild REST routes: a guild with its @everyone role, a public and a hidden text channel, members,
  * roles and overrides.
  */
+
+import { EVERYONE_DEFAULT, P } from '../../src/access/permissions.js';
 import type { Db } from '../../src/db/knex.js';
-import { EVERYONE_DEFAULT, P } from '../../src/guilds/permissions.js';
 import { newId, nowMs } from '../../src/ids.js';
 
 export interface GuildFixture {

@@ -1,6 +1,6 @@
 /** Guild fixtures over HTTP: a guild with owner, admin, moderator, plain member, outsider and a banned user. */
 import { afterAll, beforeAll, expect } from 'vitest';
-import { P, toWire } from '../../src/guilds/permissions.js';
+import { P, toWire } from '../../src/access/permissions.js';
 import { api, createUser, type TestUser } from './factories.js';
 import { startTestServer, type TestServer } from './server.js';
 
