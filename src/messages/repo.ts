@@ -2,7 +2,7 @@
  * Storage of messages: the only knex user of the messages feature, plus the group-committing writer
  * of the hot insert path (one per app, built by createApp).
  */
-import { type Db, dialectOf, type Queryable as Q } from '../db/knex.js';
+import { type Db, dialectOf, type Queryable as Q, sqliteSettingsOf } from '../db/knex.js';
 import type { MessageRow } from './presenter.js';
 import { SqliteMessageWriter } from './sqlite-writer.js';
 
@@ -118,8 +118,8 @@ export interface MessageInserter {
  * on first use); otherwise (Postgres, in-memory SQLite) group commit through knex.
  */
 export function createMessageWriter(db: Db): MessageInserter {
-  const file = (db.client.config.connection as { filename?: string } | undefined)?.filename;
-  return dialectOf(db) === 'sqlite' && file && file !== ':memory:'
-    ? new SqliteMessageWriter(file)
+  const sqlite = dialectOf(db) === 'sqlite' ? sqliteSettingsOf(db) : undefined;
+  return sqlite && sqlite.file !== ':memory:'
+    ? new SqliteMessageWriter(sqlite.file, { busyTimeoutMs: sqlite.busyTimeoutMs })
     : new MessageWriter(db);
 }
