@@ -209,7 +209,9 @@ export async function existingChannelIds(db: Db, channelIds: string[]): Promise<
   return new Set(rows.map((r) => r.id));
 }
 
-/** Whether the guild still exists. */
-export async function guildExists(db: Db, guildId: string): Promise<boolean> {
-  return Boolean(await db('guilds').where({ id: guildId }).first('id'));
+/** Which of these guilds still exist (a member of a deleted guild already had `guild_delete`). */
+export async function existingGuildIds(db: Db, guildIds: string[]): Promise<Set<string>> {
+  if (guildIds.length === 0) return new Set();
+  const rows = (await db('guilds').whereIn('id', guildIds).select('id')) as { id: string }[];
+  return new Set(rows.map((r) => r.id));
 }

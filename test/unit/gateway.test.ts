@@ -3,7 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { parseFrame } from '../../src/gateway/protocol.js';
 import { ReplayBuffer } from '../../src/gateway/replay.js';
-import { originAllowed, refuseTokenInUrl, tokenFromProtocols, upgradeClientIp } from '../../src/gateway/upgrade.js';
+import {
+  originAllowed,
+  refuseTokenInUrl,
+  tokenFromProtocols,
+  trustedProxyList,
+  upgradeClientIp,
+} from '../../src/gateway/upgrade.js';
 
 const config = (env: Record<string, string> = {}) => loadConfig({ env: { VOICECHAT_DATA_DIR: '/tmp/x', ...env } });
 
@@ -40,9 +46,9 @@ describe('gateway upgrade rules', () => {
   });
 
   it('believes X-Forwarded-For only from trusted proxies', () => {
-    const direct = config();
+    const direct = trustedProxyList(config().trustedProxies);
     expect(upgradeClientIp(direct, '203.0.113.9', '1.2.3.4')).toBe('203.0.113.9');
-    const proxied = config({ VOICECHAT_TRUSTED_PROXIES: '10.0.0.0/8, loopback' });
+    const proxied = trustedProxyList(config({ VOICECHAT_TRUSTED_PROXIES: '10.0.0.0/8, loopback' }).trustedProxies);
     expect(upgradeClientIp(proxied, '10.1.2.3', '198.51.100.7')).toBe('198.51.100.7');
     expect(upgradeClientIp(proxied, '127.0.0.1', 'spoofed, 198.51.100.7, 10.9.9.9')).toBe('198.51.100.7');
     expect(upgradeClientIp(proxied, '203.0.113.9', '198.51.100.7')).toBe('203.0.113.9');
