@@ -9,6 +9,7 @@ import { ChannelAccessCache } from '../access/cache.js';
 import { createMailer } from '../auth/mailer.js';
 import { SessionGuard } from '../auth/session-guard.js';
 import type { Config } from '../config/index.js';
+import type { AppContext } from '../context.js';
 import { type Keyring, loadKeyring } from '../crypto/keyring.js';
 import { DummyPassword } from '../crypto/passwords.js';
 import { createDb, type Db, dbOptionsOf, dialectOf } from '../db/knex.js';
@@ -28,11 +29,11 @@ import { createMessageWriter } from '../messages/repo.js';
 import { createMetrics } from '../metrics.js';
 import { listen } from '../net/uws.js';
 import { RateLimits } from '../ratelimit/index.js';
-import type { AppContext } from './context.js';
 
 export interface CreateAppOptions {
   logger?: Logger;
   keyring?: Keyring;
+  /** A pool on the configured database (it stays open after stop()). */
   db?: Db;
 }
 
@@ -53,7 +54,8 @@ const routeModules: RouteModule[] = [authRoutes, guildRoutes, channelRoutes, mes
 export async function createApp(config: Config, opts: CreateAppOptions = {}): Promise<VoiceChatApp> {
   const logger = opts.logger ?? createLogger(config.logLevel);
   const keyring = opts.keyring ?? loadKeyring(config);
-  const db = opts.db ?? createDb(dbOptionsOf(config));
+  const dbOptions = dbOptionsOf(config);
+  const db = opts.db ?? createDb(dbOptions);
   const ownsDb = !opts.db;
   try {
     const status = await migrationStatus(db);
@@ -119,7 +121,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     limits,
     sessions: new SessionGuard({ db, keyring: () => ctx.keyring, events }),
     channelAccess: new ChannelAccessCache(db, events),
-    messageWriter: createMessageWriter(db),
+    messageWriter: createMessageWriter(db, dbOptions),
     dummyPassword,
     mailer: createMailer(config),
   };

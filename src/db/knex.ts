@@ -86,10 +86,8 @@ export function prepareSqliteConnection(conn: BetterSqlite3.Database, busyTimeou
 
 type KnexClientClass = new (config: Knex.Config) => { transaction(...args: unknown[]): unknown };
 
-let immediateClient: KnexClientClass | undefined;
 /** better-sqlite3's knex client, except that top-level transactions start with BEGIN IMMEDIATE. */
 function sqliteClient(): KnexClientClass {
-  if (immediateClient) return immediateClient;
   // knex exposes no public hook for the BEGIN statement; these are its own dialect classes.
   const BetterSqliteClient = requireCjs('knex/lib/dialects/better-sqlite3') as KnexClientClass;
   const SqliteTransaction = requireCjs('knex/lib/dialects/sqlite3/execution/sqlite-transaction') as new (
@@ -105,8 +103,7 @@ function sqliteClient(): KnexClientClass {
       return new ImmediateTransaction(this, ...args);
     }
   }
-  immediateClient = ImmediateClient;
-  return immediateClient;
+  return ImmediateClient;
 }
 
 export function createDb(opts: DbOptions): Db {
@@ -136,14 +133,8 @@ export function createDb(opts: DbOptions): Db {
       },
     },
   });
-  sqliteSettings.set(db, { file, busyTimeoutMs: opts.sqliteBusyTimeoutMs ?? SQLITE_BUSY_TIMEOUT_MS });
   return db;
 }
-
-const sqliteSettings = new WeakMap<Db, { file: string; busyTimeoutMs: number }>();
-
-/** The file and lock-wait budget of a SQLite database made by createDb (for a second connection to it). */
-export const sqliteSettingsOf = (db: Db): { file: string; busyTimeoutMs: number } | undefined => sqliteSettings.get(db);
 
 export const dialectOf = (db: Db): Dialect => (db.client.config.client === 'pg' ? 'pg' : 'sqlite');
 

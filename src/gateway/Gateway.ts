@@ -13,7 +13,7 @@
  *   ops.ts            the op handler map (core ops + each feature's)
  *   protocol.ts       frames and the op union;  repo.ts  the gateway's SQL
  */
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from '../context.js';
 import { errors } from '../errors.js';
 import type { DispatchMessage } from '../events/bus.js';
 import type { ClientConnection } from '../events/connection.js';

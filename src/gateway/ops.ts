@@ -6,7 +6,7 @@
  */
 import { loadChannelAccess } from '../access/loaders.js';
 import { has, P } from '../access/permissions.js';
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from '../context.js';
 import { errors, toAppError } from '../errors.js';
 import type { OpHandlers } from '../events/ops.js';
 import { iso, nowMs } from '../ids.js';

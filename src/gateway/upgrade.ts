@@ -8,8 +8,8 @@
 
 import { STATUS_CODES } from 'node:http';
 import { BlockList, isIP } from 'node:net';
-import type { AppContext } from '../app/context.js';
 import type { Config } from '../config/index.js';
+import type { AppContext } from '../context.js';
 import { randomToken } from '../crypto/random.js';
 import { errors, toAppError } from '../errors.js';
 import { normalizeIp } from '../net/ip.js';

@@ -4,7 +4,7 @@
  */
 import type { NextFunction, Request, Response, Router } from 'express';
 import helmet from 'helmet';
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from '../context.js';
 import { safeEqual } from '../crypto/random.js';
 import { migrationStatus } from '../db/migrator.js';
 import { errors } from '../errors.js';

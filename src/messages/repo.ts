@@ -2,7 +2,7 @@
  * Storage of messages: the only knex user of the messages feature, plus the group-committing writer
  * of the hot insert path (one per app, built by createApp).
  */
-import { type Db, dialectOf, type Queryable as Q, sqliteSettingsOf } from '../db/knex.js';
+import type { Db, DbOptions, Queryable as Q } from '../db/knex.js';
 import type { MessageRow } from './presenter.js';
 import { SqliteMessageWriter } from './sqlite-writer.js';
 
@@ -117,9 +117,8 @@ export interface MessageInserter {
  * The app's message inserter: on a SQLite file, a worker-thread writer (see sqlite-writer.ts, started
  * on first use); otherwise (Postgres, in-memory SQLite) group commit through knex.
  */
-export function createMessageWriter(db: Db): MessageInserter {
-  const sqlite = dialectOf(db) === 'sqlite' ? sqliteSettingsOf(db) : undefined;
-  return sqlite && sqlite.file !== ':memory:'
-    ? new SqliteMessageWriter(sqlite.file, { busyTimeoutMs: sqlite.busyTimeoutMs })
+export function createMessageWriter(db: Db, opts: DbOptions): MessageInserter {
+  return opts.dialect === 'sqlite' && opts.sqliteFile && opts.sqliteFile !== ':memory:'
+    ? new SqliteMessageWriter(opts.sqliteFile, { busyTimeoutMs: opts.sqliteBusyTimeoutMs })
     : new MessageWriter(db);
 }

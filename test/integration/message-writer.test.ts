@@ -15,7 +15,7 @@ describe('message writer', () => {
   const ids = { user: newId(), guild: newId(), channel: newId() };
   beforeAll(async () => {
     database = await createTestDatabase();
-    writer = createMessageWriter(database.db);
+    writer = createMessageWriter(database.db, { dialect: database.dialect, sqliteFile: database.sqliteFile });
     const db = database.db;
     const now = nowMs();
     await db('users').insert({

@@ -5,9 +5,9 @@
 
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import type { AppContext } from '../../src/app/context.js';
 import { createApp, type VoiceChatApp } from '../../src/app/create-app.js';
 import { type Config, loadConfig } from '../../src/config/index.js';
+import type { AppContext } from '../../src/context.js';
 import { Keyring } from '../../src/crypto/keyring.js';
 import type { Db } from '../../src/db/knex.js';
 import { createLogger } from '../../src/logger.js';

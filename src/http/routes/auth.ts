@@ -3,12 +3,12 @@
  * Rate limits, lockout and auditing live in the verbs, so the CLI and any other transport get them too.
  */
 import type { Request, Response, Router } from 'express';
-import type { AppContext } from '../../app/context.js';
 import * as mfa from '../../auth/mfa.js';
 import { requestPasswordReset, resetPassword } from '../../auth/password-reset.js';
 import * as schema from '../../auth/schema.js';
 import * as auth from '../../auth/service.js';
 import type { AuthInfo } from '../../auth/session-guard.js';
+import type { AppContext } from '../../context.js';
 import { authOf, bearerToken, requireAuth } from '../middleware/authenticate.js';
 import { requestMeta as meta, param } from '../request.js';
 import { parse } from '../validate.js';

@@ -1,8 +1,8 @@
 /** HTTP routes for guild channels and their per-role permission overrides. */
 import type { Request, Response, Router } from 'express';
-import type { AppContext } from '../../app/context.js';
 import * as schema from '../../channels/schema.js';
 import * as channels from '../../channels/service.js';
+import type { AppContext } from '../../context.js';
 import { requireAuth } from '../middleware/authenticate.js';
 import { actorOf, param as p } from '../request.js';
 import { parse } from '../validate.js';

@@ -1,6 +1,6 @@
 /** HTTP routes for guilds, members, bans, roles, member roles, invites and the guild audit log. */
 import type { Request, Response, Router } from 'express';
-import type { AppContext } from '../../app/context.js';
+import type { AppContext } from '../../context.js';
 import * as schema from '../../guilds/schema.js';
 import * as guilds from '../../guilds/service.js';
 import { requireAuth } from '../middleware/authenticate.js';

@@ -1,6 +1,6 @@
 /** HTTP routes for channel history, sending, editing and deleting messages. */
 import type { Request, Response, Router } from 'express';
-import type { AppContext } from '../../app/context.js';
+import type { AppContext } from '../../context.js';
 import * as schema from '../../messages/schema.js';
 import * as messages from '../../messages/service.js';
 import { requireAuth } from '../middleware/authenticate.js';

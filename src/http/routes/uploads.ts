@@ -4,7 +4,7 @@
  * a fast client cannot pile bytes up in memory while the disk catches up.
  */
 import type { Request, Response, Router } from 'express';
-import type { AppContext } from '../../app/context.js';
+import type { AppContext } from '../../context.js';
 import { createUpload, openAttachment } from '../../uploads/service.js';
 import { isJsonType } from '../json-body.js';
 import { requireAuth } from '../middleware/authenticate.js';
