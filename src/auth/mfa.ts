@@ -6,7 +6,7 @@
  * stored as SHA-256 and used once.
  */
 import { randomBytes } from 'node:crypto';
-import { recordAudit } from '../audit/writer.js';
+import { recordActorAudit, recordAudit } from '../audit/writer.js';
 import type { Db, Queryable } from '../db/knex.js';
 import { errors } from '../errors.js';
 import { nowMs } from '../ids.js';
@@ -90,14 +90,7 @@ async function turnOffMfa(
   audit: { action: 'mfa.disable' | 'admin.mfa_disable'; ip?: string | null; metadata?: Record<string, unknown> },
 ): Promise<void> {
   await repo.clearMfa(trx, userId);
-  await recordAudit(trx, {
-    action: audit.action,
-    userId,
-    resourceType: 'user',
-    resourceId: userId,
-    ip: audit.ip ?? null,
-    metadata: audit.metadata ?? {},
-  });
+  await recordActorAudit(trx, { userId, ip: audit.ip ?? null }, audit.action, 'user', userId, audit.metadata ?? {});
 }
 
 /** POST /auth/mfa/disable: password + a current code (or a backup code). */

@@ -3,7 +3,7 @@ import { toWire } from '../access/permissions.js';
 import type { GuildWire, MemberWire, RoleWire } from '../events/event-map.js';
 import { iso } from '../ids.js';
 import { presentPublicUser, type UserRow } from '../users/presenter.js';
-import type { InviteRow } from './repo.js';
+import type { BanUserRow, GuildAuditRow, InviteRow } from './repo.js';
 
 export function presentGuild(g: { id: string; name: string; owner_id: string; created_at: number }): GuildWire {
   return { id: g.id, name: g.name, owner_id: g.owner_id, created_at: iso(g.created_at) };
@@ -54,5 +54,31 @@ export function presentInvite(i: InviteRow) {
     uses: Number(i.uses),
     expires_at: iso(i.expires_at),
     created_at: iso(i.created_at),
+  };
+}
+
+export function presentBan(b: BanUserRow) {
+  return {
+    user: presentPublicUser({
+      id: b.user_id,
+      username: b.username,
+      display_name: b.display_name,
+      created_at: b.user_created_at,
+    }),
+    reason: b.reason,
+    moderator_id: b.moderator_id,
+    created_at: iso(b.created_at),
+  };
+}
+
+export function presentGuildAuditRow(r: GuildAuditRow) {
+  return {
+    id: String(r.id),
+    user_id: r.user_id,
+    action: r.action,
+    resource_type: r.resource_type,
+    resource_id: r.resource_id,
+    metadata: JSON.parse(r.metadata) as Record<string, unknown>,
+    created_at: iso(r.created_at),
   };
 }

@@ -20,6 +20,35 @@ export interface MemberRow {
   joined_at: number;
 }
 
+/** A member row joined with its user's public columns. */
+interface MemberUserRow extends MemberRow {
+  username: string;
+  display_name: string | null;
+  user_created_at: number;
+}
+
+/** A ban joined with the banned user's public columns. */
+export interface BanUserRow {
+  user_id: string;
+  reason: string | null;
+  moderator_id: string | null;
+  created_at: number;
+  username: string;
+  display_name: string | null;
+  user_created_at: number;
+}
+
+/** An audit row as the guild's audit view shows it (no IP address, no hashes). */
+export interface GuildAuditRow {
+  id: number;
+  user_id: string | null;
+  action: string;
+  resource_type: string | null;
+  resource_id: string | null;
+  metadata: string;
+  created_at: number;
+}
+
 export interface InviteRow {
   code: string;
   guild_id: string;
@@ -61,7 +90,7 @@ export const memberRepo = {
     return q('guild_members').where({ guild_id: guildId, user_id: userId }).delete();
   },
   list: async (q: Q, guildId: string): Promise<{ member: MemberRow; user: UserRow; roleIds: string[] }[]> => {
-    const rows = await q('guild_members')
+    const rows: MemberUserRow[] = await q('guild_members')
       .join('users', 'users.id', 'guild_members.user_id')
       .where('guild_members.guild_id', guildId)
       .orderBy('guild_members.joined_at', 'desc')
@@ -81,7 +110,7 @@ export const memberRepo = {
       .select('user_id', 'role_id');
     const byUser = new Map<string, string[]>();
     for (const r of roles) byUser.set(r.user_id, [...(byUser.get(r.user_id) ?? []), r.role_id]);
-    return rows.map((r: any) => ({
+    return rows.map((r) => ({
       member: { guild_id: r.guild_id, user_id: r.user_id, nickname: r.nickname, joined_at: r.joined_at },
       user: { id: r.user_id, username: r.username, display_name: r.display_name, created_at: r.user_created_at },
       roleIds: byUser.get(r.user_id) ?? [],
@@ -127,7 +156,7 @@ export const banRepo = {
   },
   delete: (q: Q, guildId: string, userId: string): Promise<number> =>
     q('bans').where({ guild_id: guildId, user_id: userId }).delete(),
-  list: (q: Q, guildId: string) =>
+  list: (q: Q, guildId: string): Promise<BanUserRow[]> =>
     q('bans')
       .join('users', 'users.id', 'bans.user_id')
       .where('bans.guild_id', guildId)
@@ -165,7 +194,7 @@ export const inviteRepo = {
 
 export const auditRepo = {
   /** Rows whose canonical metadata names the guild (keys sorted, no spaces: an exact substring). */
-  forGuild: (q: Q, guildId: string, before: number | undefined, limit: number) => {
+  forGuild: (q: Q, guildId: string, before: number | undefined, limit: number): Promise<GuildAuditRow[]> => {
     const query = q('audit_log')
       .where('metadata', 'like', `%"guild_id":"${guildId}"%`)
       .orderBy('id', 'desc')

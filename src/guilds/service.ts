@@ -27,12 +27,18 @@ import type { Db, Queryable as Q } from '../db/knex.js';
 import { errors } from '../errors.js';
 import type { MemberWire } from '../events/event-map.js';
 import type { EventHub } from '../events/hub.js';
-import { isId, iso, newId, nowMs } from '../ids.js';
+import { isId, newId, nowMs } from '../ids.js';
 import type { Logger } from '../logger.js';
 import { attachmentRepo } from '../uploads/repo.js';
 import { removeStoredFiles } from '../uploads/storage.js';
-import { presentPublicUser } from '../users/presenter.js';
-import { presentGuild, presentInvite, presentMember, presentRole } from './presenter.js';
+import {
+  presentBan,
+  presentGuild,
+  presentGuildAuditRow,
+  presentInvite,
+  presentMember,
+  presentRole,
+} from './presenter.js';
 import { auditRepo, banRepo, guildRepo, inviteRepo, memberRepo, type RoleRow, roleRepo } from './repo.js';
 import type { GuildCreate, GuildUpdate, InviteCreate, PageQuery, RoleCreate, RoleUpdate } from './schema.js';
 
@@ -162,17 +168,7 @@ export async function kickMember(ctx: Ctx, actor: Actor, guildId: string, userId
 export async function listBans(ctx: Ctx, actor: Actor, guildId: string) {
   const me = await memberOr404(ctx.db, guildId, actor.userId);
   requirePermission(me, P.BAN_MEMBERS);
-  return (await banRepo.list(ctx.db, guildId)).map((b: any) => ({
-    user: presentPublicUser({
-      id: b.user_id,
-      username: b.username,
-      display_name: b.display_name,
-      created_at: b.user_created_at,
-    }),
-    reason: b.reason,
-    moderator_id: b.moderator_id,
-    created_at: iso(b.created_at),
-  }));
+  return (await banRepo.list(ctx.db, guildId)).map(presentBan);
 }
 
 export async function banMember(
@@ -433,13 +429,5 @@ export async function guildAuditLog(ctx: Ctx, actor: Actor, guildId: string, pag
     page.before === undefined ? undefined : Number(page.before),
     page.limit,
   );
-  return rows.map((r: any) => ({
-    id: String(r.id),
-    user_id: r.user_id,
-    action: r.action,
-    resource_type: r.resource_type,
-    resource_id: r.resource_id,
-    metadata: JSON.parse(r.metadata),
-    created_at: iso(r.created_at),
-  }));
+  return rows.map(presentGuildAuditRow);
 }
