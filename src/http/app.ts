@@ -2,6 +2,8 @@
  * The HTTP transport: an ultimate-express app on uWebSockets.js. Order: security headers → JSON body
  * (1 MiB) → health/ops routes → feature routes → 404 → the one error mapper.
  */
+
+import { BlockList, isIP } from 'node:net';
 import type { NextFunction, Request, Response, Router } from 'express';
 import helmet from 'helmet';
 import type { AppContext } from '../context.js';
@@ -20,11 +22,24 @@ export type RouteModule = (router: Router, ctx: AppContext) => void;
 
 export { normalizeIp };
 
-const isLoopback = (ip: string) => ip === '127.0.0.1' || ip === '::1' || ip.startsWith('127.');
+/**
+ * Loopback peers (127.0.0.0/8 and ::1), whatever their spelling: peers arrive canonicalised by
+ * normalizeIp, which writes IPv6 in full (`0:0:0:0:0:0:0:1`), so a text comparison with '::1' misses.
+ */
+function loopbackCheck(): (ip: string) => boolean {
+  const list = new BlockList();
+  list.addSubnet('127.0.0.0', 8, 'ipv4');
+  list.addAddress('::1', 'ipv6');
+  return (ip) => {
+    const family = isIP(ip);
+    return family === 4 ? list.check(ip, 'ipv4') : family === 6 ? list.check(ip, 'ipv6') : false;
+  };
+}
 
 export function createHttpApp(ctx: AppContext, modules: RouteModule[]): ExpressApp {
   const { config } = ctx;
   const tls = Boolean(config.tlsCert && config.tlsKey);
+  const isLoopback = loopbackCheck();
   const app = express({
     threads: 0,
     uwsOptions: tls ? { cert_file_name: config.tlsCert, key_file_name: config.tlsKey } : {},
