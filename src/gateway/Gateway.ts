@@ -32,6 +32,15 @@ import { upgradeHandler } from './upgrade.js';
 
 export const MAX_FRAME_BYTES = 64 * 1024;
 
+/**
+ * uWS checks idle sockets on a 4-second tick, so a timeout of N seconds closes a silent socket after
+ * N-4 to N seconds. One tick more than two heartbeat intervals: a client that misses one heartbeat is
+ * never dropped, one silent for two intervals is dropped within 4 s after that (DESIGN.md §7).
+ */
+export const UWS_TIMEOUT_TICK_SECONDS = 4;
+export const idleTimeoutSeconds = (heartbeatMs: number): number =>
+  Math.ceil((2 * heartbeatMs) / 1000 / UWS_TIMEOUT_TICK_SECONDS) * UWS_TIMEOUT_TICK_SECONDS + UWS_TIMEOUT_TICK_SECONDS;
+
 export interface GatewayOptions {
   /** How often backpressure is checked (ms). */
   sweepMs?: number;
@@ -95,7 +104,7 @@ export class Gateway implements ConnectionHost {
       // uWS stops queueing at twice the cap; the sweep closes anyone past the cap well before that.
       maxBackpressure: 2 * BACKPRESSURE_CAP,
       closeOnBackpressureLimit: 0,
-      idleTimeout: Math.max(8, Math.ceil((2 * ctx.config.gatewayHeartbeatMs) / 1000)),
+      idleTimeout: idleTimeoutSeconds(ctx.config.gatewayHeartbeatMs),
       sendPingsAutomatically: false,
       upgrade: upgradeHandler({ ctx, host: this, isClosed: () => this.#closed }),
       open: (ws) => this.#open(ws),

@@ -2,24 +2,20 @@
  * The permission caches must never keep an answer that was read before an invalidation arrived: a
  * ban or revocation racing a lookup would otherwise be undone for the cache's lifetime.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ChannelAccessCache } from '../../src/access/cache.js';
 import { SessionGuard } from '../../src/auth/session-guard.js';
 import { LocalEventBus } from '../../src/events/bus.js';
 import { EventHub } from '../../src/events/hub.js';
 import { createUser } from '../support/factories.js';
-import { type GuildFixture, setupGuild } from '../support/guilds.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { type GuildFixture, seedGuild } from '../support/guilds.js';
+import { useTestServer } from '../support/server.js';
 
 describe('cache invalidation racing a lookup', () => {
-  let server: TestServer;
   let fx: GuildFixture;
+  const server = useTestServer();
   beforeAll(async () => {
-    server = await startTestServer();
-    fx = await setupGuild(server);
-  });
-  afterAll(async () => {
-    await server?.stop();
+    fx = await seedGuild(server);
   });
 
   it('channel access read before an access_changed is not cached', async () => {

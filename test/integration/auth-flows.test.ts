@@ -1,22 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../src/audit/writer.js';
 import { hashToken } from '../../src/crypto/random.js';
 import type { BusMessage } from '../../src/events/bus.js';
 import { newId, nowMs } from '../../src/ids.js';
 import { bearer, login, PASSWORD, register, sidOf, uniqueName } from '../support/auth.js';
 import { api, createUser } from '../support/factories.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { startTestServer, useTestServer } from '../support/server.js';
 
 describe('accounts over HTTP', () => {
-  let server: TestServer;
   /** Every secret a client received or sent; none may appear in the logs or raw rows. */
   const secrets = new Set<string>();
-  beforeAll(async () => {
-    server = await startTestServer({ env: { VOICECHAT_RATE_LIMIT_SCALE: '100' } });
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const server = useTestServer({ VOICECHAT_RATE_LIMIT_SCALE: '100' });
   const keep = (...s: (string | undefined)[]) => {
     for (const x of s) if (x) secrets.add(x);
   };

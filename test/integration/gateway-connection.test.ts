@@ -5,23 +5,19 @@
  * event hub isolating a throwing bus subscriber so a committed write still answers and every other
  * subscriber (the access cache) still gets the message.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ChannelAccessCache } from '../../src/access/cache.js';
 import { connectionSlot } from '../../src/events/connection.js';
 import { api, createUser, type TestUser } from '../support/factories.js';
-import { createGuildFixture, type GuildFixture } from '../support/gateway-fixtures.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { type GuildFixture, seedGuild } from '../support/guilds.js';
+import { startTestServer, useTestServer } from '../support/server.js';
 import { GatewayClient } from '../support/ws.js';
 
 describe('gateway connections as features see them', () => {
-  let server: TestServer;
   let user: TestUser;
+  const server = useTestServer({ VOICECHAT_RATE_LIMIT_SCALE: '100' });
   beforeAll(async () => {
-    server = await startTestServer({ env: { VOICECHAT_RATE_LIMIT_SCALE: '100' } });
     user = await createUser(server);
-  });
-  afterAll(async () => {
-    await server?.stop();
   });
 
   it('keeps state per connection and runs close hooks once, for any reason the socket ends', async () => {
@@ -76,24 +72,19 @@ describe('gateway connections as features see them', () => {
 });
 
 describe('event hub', () => {
-  let server: TestServer;
   let owner: TestUser;
   let member: TestUser;
   let g: GuildFixture;
+  const server = useTestServer({ VOICECHAT_RATE_LIMIT_SCALE: '100' });
   beforeAll(async () => {
-    server = await startTestServer({ env: { VOICECHAT_RATE_LIMIT_SCALE: '100' } });
-    owner = await createUser(server);
-    member = await createUser(server);
-    g = await createGuildFixture(server.db, owner.id, [member.id]);
-  });
-  afterAll(async () => {
-    await server?.stop();
+    g = await seedGuild(server);
+    ({ owner, member } = g);
   });
 
   it('a throwing subscriber neither fails the committed write nor stops the access cache', async () => {
     // Warm the access cache: the member may post.
     const post = () =>
-      api(server, 'POST', `/api/channels/${g.generalId}/messages`, { user: member, body: { content: 'hi' } });
+      api(server, 'POST', `/api/channels/${g.textChannelId}/messages`, { user: member, body: { content: 'hi' } });
     expect((await post()).status).toBe(201);
     const off = server.ctx.events.on('access_changed', () => {
       throw new Error('a feature bug');
@@ -101,12 +92,12 @@ describe('event hub', () => {
     // A cache subscribed after the throwing subscriber, holding a positive answer for a minute.
     const later = new ChannelAccessCache(server.db, server.ctx.events, { ttlMs: 60_000 });
     try {
-      expect(await later.get(g.generalId, member.id)).toBeDefined();
+      expect(await later.get(g.textChannelId, member.id)).toBeDefined();
       const kick = await api(server, 'DELETE', `/api/guilds/${g.guildId}/members/${member.id}`, { user: owner });
       expect(kick.status).toBe(204);
       expect(server.logs.join('')).toContain('bus handler failed');
       // Both caches saw the access_changed despite the throwing subscriber: the kicked member is refused.
-      expect(await later.get(g.generalId, member.id)).toBeUndefined();
+      expect(await later.get(g.textChannelId, member.id)).toBeUndefined();
       expect((await post()).status).toBe(404);
     } finally {
       off();

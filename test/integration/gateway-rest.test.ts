@@ -4,25 +4,21 @@
  * role changes made over REST stop delivery at once; logout-all and password change close the
  * affected sockets with 4001. Absence is asserted after a later barrier event, never by sleeping.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { P, toWire } from '../../src/access/permissions.js';
 import { api, createSession, createUser } from '../support/factories.js';
-import { type GuildFixture, joinGuild, ok, setupGuild } from '../support/guilds.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { type GuildFixture, joinGuild, ok, seedGuild } from '../support/guilds.js';
+import { useTestServer } from '../support/server.js';
 import { GatewayClient } from '../support/ws.js';
 
 describe('gateway driven by REST', () => {
-  let server: TestServer;
   let g: GuildFixture;
   const post = (channelId: string, user: { headers: Record<string, string> }, content: string) =>
     ok(api(server, 'POST', `/api/channels/${channelId}/messages`, { user, body: { content } }), 201);
 
+  const server = useTestServer({ VOICECHAT_RATE_LIMIT_SCALE: '100' });
   beforeAll(async () => {
-    server = await startTestServer({ env: { VOICECHAT_RATE_LIMIT_SCALE: '100' } });
-    g = await setupGuild(server);
-  });
-  afterAll(async () => {
-    await server?.stop();
+    g = await seedGuild(server);
   });
 
   it('delivers message_new, message_edit and message_delete posted over REST', async () => {

@@ -4,26 +4,21 @@
  * normal client on the same channel keeps receiving every event.
  */
 import type { Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/ids.js';
-import { createUser, type TestUser } from '../support/factories.js';
-import { createGuildFixture, type GuildFixture } from '../support/gateway-fixtures.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import type { TestUser } from '../support/factories.js';
+import { type GuildFixture, seedGuild } from '../support/guilds.js';
+import { useTestServer } from '../support/server.js';
 import { GatewayClient } from '../support/ws.js';
 
 describe('gateway backpressure', () => {
-  let server: TestServer;
   let fast: TestUser;
   let slow: TestUser;
   let g: GuildFixture;
+  const server = useTestServer();
   beforeAll(async () => {
-    server = await startTestServer();
-    fast = await createUser(server);
-    slow = await createUser(server);
-    g = await createGuildFixture(server.db, fast.id, [slow.id]);
-  });
-  afterAll(async () => {
-    await server?.stop();
+    g = await seedGuild(server);
+    ({ owner: fast, member: slow } = g);
   });
 
   it('closes a consumer that never reads at the 1 MiB cap (4008) while others keep receiving', async () => {
@@ -40,7 +35,7 @@ describe('gateway backpressure', () => {
       for (let i = 0; i < 20; i++) {
         server.app.bus.publish({
           kind: 'dispatch',
-          topic: `channel:${g.generalId}`,
+          topic: `channel:${g.textChannelId}`,
           type: 'message_new',
           data: { id: newId(), n: sent++, pad },
         });
@@ -55,7 +50,7 @@ describe('gateway backpressure', () => {
     expect(ns).toEqual(Array.from({ length: sent }, (_, i) => i));
     server.app.bus.publish({
       kind: 'dispatch',
-      topic: `channel:${g.generalId}`,
+      topic: `channel:${g.textChannelId}`,
       type: 'message_new',
       data: { id: newId(), n: 'after' },
     });

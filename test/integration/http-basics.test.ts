@@ -1,16 +1,10 @@
 import { networkInterfaces } from 'node:os';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { api } from '../support/factories.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { useTestServer } from '../support/server.js';
 
 describe('HTTP basics', () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer();
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const server = useTestServer();
 
   it('answers /health with security headers', async () => {
     const res = await api(server, 'GET', '/health');
@@ -52,13 +46,7 @@ describe('HTTP basics', () => {
 });
 
 describe('/metrics over IPv6', () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer({ env: { VOICECHAT_HOST: '::' } });
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const server = useTestServer({ VOICECHAT_HOST: '::' });
   const metrics = (host: string) => fetch(`http://${host}:${server.port}/metrics`);
 
   it('serves IPv6 and IPv4 loopback peers on a dual-stack socket', async () => {

@@ -9,20 +9,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '../../src/db/knex.js';
 import { TEST_DIALECT } from '../support/db.js';
 import { api, createUser, type TestUser } from '../support/factories.js';
-import { createGuildFixture, type GuildFixture } from '../support/gateway-fixtures.js';
+import { type GuildRows, seedGuildRows } from '../support/guilds.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 describe('two apps in one process', () => {
   let a: TestServer;
   let b: TestServer;
   let user: TestUser;
-  let g: GuildFixture;
+  let g: GuildRows;
   beforeAll(async () => {
     a = await startTestServer();
     // b serves the same database, so the same user and guild exist for both.
     b = await startTestServer({ database: a.database, keyring: a.keyring });
     user = await createUser(a);
-    g = await createGuildFixture(a.db, user.id);
+    g = await seedGuildRows(a.db, user.id);
   });
   afterAll(async () => {
     await b?.stop();
@@ -31,7 +31,7 @@ describe('two apps in one process', () => {
 
   it('keep their own access caches, and one stopping leaves the other working', async () => {
     const post = (s: TestServer, content: string) =>
-      api(s, 'POST', `/api/channels/${g.generalId}/messages`, { user, body: { content } });
+      api(s, 'POST', `/api/channels/${g.textChannelId}/messages`, { user, body: { content } });
     expect((await post(a, 'to a')).status).toBe(201);
     expect((await post(b, 'to b')).status).toBe(201);
     // Invalidate only a's cache while the database says the user is gone: a refuses, b (cached) does not.
