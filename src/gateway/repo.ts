@@ -6,7 +6,8 @@
  * `visibleTo` in src/access/loaders.ts (a test checks they agree).
  */
 
-import { channelPermissions, has, type OverrideLike, P, type RoleLike } from '../access/permissions.js';
+import { channelPermissions, has, type OverrideLike, P } from '../access/permissions.js';
+import type { ChannelRow, RoleRow } from '../access/repo.js';
 import type { Db } from '../db/knex.js';
 import type { UserRow } from '../users/presenter.js';
 
@@ -16,23 +17,6 @@ export interface GuildRow {
   owner_id: string;
   created_at: number;
 }
-export interface ChannelRow {
-  id: string;
-  guild_id: string | null;
-  type: string;
-  name: string | null;
-  topic: string | null;
-  position: number;
-  user_limit: number | null;
-  created_at: number;
-}
-export interface RoleRow extends RoleLike {
-  guild_id: string;
-  name: string;
-  color: string | null;
-  created_at: number;
-}
-
 export interface GuildView {
   guild: GuildRow;
   roles: RoleRow[];
