@@ -18,15 +18,21 @@ export const param = (req: Request, name: string): string => String(req.params[n
  * The authenticated caller as an Actor (only after requireAuth). The address is read when a service
  * asks for it (audit rows), so the hot message path does not pay for it.
  */
-export function actorOf(req: Request): Actor {
-  const { userId } = authOf(req);
-  return {
-    userId,
-    get ip() {
-      return clientIp(req);
-    },
-  };
+class RequestActor implements Actor {
+  readonly userId: string;
+  readonly #req: Request;
+
+  constructor(req: Request, userId: string) {
+    this.#req = req;
+    this.userId = userId;
+  }
+
+  get ip(): string {
+    return clientIp(this.#req);
+  }
 }
+
+export const actorOf = (req: Request): Actor => new RequestActor(req, authOf(req).userId);
 
 /** Address and user agent, recorded on sessions and account audit rows. */
 export const requestMeta = (req: Request): RequestMeta => ({ ip: clientIp(req), userAgent: req.get('user-agent') });
