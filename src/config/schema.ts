@@ -92,7 +92,8 @@ export const SETTINGS = {
     default: '1',
   },
   /** Gateway heartbeat interval sent in `ready`; the idle timeout is two intervals (uWS rounds to 4 s). */
-  gatewayHeartbeatMs: { env: 'VOICECHAT_GATEWAY_HEARTBEAT_MS', schema: int(4000, 600000), default: '30000' },
+  // At most 478 s: the idle timeout (two intervals + one 4 s uWS tick) must stay within uWS's 960 s.
+  gatewayHeartbeatMs: { env: 'VOICECHAT_GATEWAY_HEARTBEAT_MS', schema: int(4000, 478000), default: '30000' },
   metricsToken: { env: 'VOICECHAT_METRICS_TOKEN', schema: optionalString, default: '', secret: true },
   keyringPath: { env: 'VOICECHAT_KEYRING', schema: optionalString, default: '' },
   smtpUrl: { env: 'VOICECHAT_SMTP_URL', schema: url(['smtp:', 'smtps:']), default: '', secret: true },

@@ -1,6 +1,7 @@
 /** Pure gateway rules: subprotocol token, URL tokens, origins, proxy addresses, frame parsing, replay buffer. */
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
+import { idleTimeoutSeconds } from '../../src/gateway/Gateway.js';
 import { parseFrame } from '../../src/gateway/protocol.js';
 import { ReplayBuffer } from '../../src/gateway/replay.js';
 import {
@@ -88,5 +89,14 @@ describe('replay buffer', () => {
     expect(b.size).toBe(0);
     expect(b.covers(9)).toBe(false);
     expect(b.covers(10)).toBe(true);
+  });
+});
+
+describe('idle timeout', () => {
+  it('is one 4 s uWS tick more than two heartbeat intervals, within uWS bounds for every allowed heartbeat', () => {
+    expect(idleTimeoutSeconds(4000)).toBe(12);
+    expect(idleTimeoutSeconds(30_000)).toBe(64);
+    expect(idleTimeoutSeconds(5000)).toBe(16);
+    expect(idleTimeoutSeconds(478_000)).toBeLessThanOrEqual(960);
   });
 });
