@@ -41,6 +41,7 @@ export function createHttpApp(ctx: AppContext, modules: RouteModule[]): ExpressA
   if (config.trustedProxies.length > 0) app.set('trust proxy', config.trustedProxies);
   // The browser client, straight from uWS; it yields the API's prefixes to the router below.
   const webFiles = serveWebClient(uwsAppOf(app), {
+    ...(config.webDir ? { root: config.webDir } : {}),
     tls,
     onServed: (method, status) => ctx.metrics.httpRequests.inc({ method, status: `${Math.floor(status / 100)}xx` }),
   });

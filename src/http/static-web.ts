@@ -114,6 +114,15 @@ export function pickEncoding(acceptEncoding: string, file: Pick<WebFile, 'br' | 
 }
 
 /**
+ * Ends a HEAD answer. This uWS build aborts the process when `endWithoutBody` is given a length, so
+ * the length goes in as a header and the call takes no argument.
+ */
+function endHead(res: HttpResponse, length: number): void {
+  res.writeHeader('Content-Length', String(length));
+  res.endWithoutBody();
+}
+
+/**
  * Registers GET and HEAD `/*` on the uWS app. Requests for the server's own prefixes are yielded to
  * the next handler (ultimate-express's router). Returns the number of files served (0: not built).
  */
@@ -149,7 +158,7 @@ export function serveWebClient(uwsApp: TemplatedApp, opts: WebClientOptions = {}
       for (const [k, v] of securityHeaders) res.writeHeader(k, v);
       res.writeHeader('Content-Type', 'text/plain; charset=utf-8');
       res.writeHeader('Cache-Control', 'no-store');
-      if (method === 'HEAD') res.endWithoutBody(10);
+      if (method === 'HEAD') endHead(res, 10);
       else res.end('Not found\n');
       opts.onServed?.(method, 404);
       return;
@@ -158,7 +167,7 @@ export function serveWebClient(uwsApp: TemplatedApp, opts: WebClientOptions = {}
       res.writeStatus('304 Not Modified');
       res.writeHeader('ETag', file.etag);
       res.writeHeader('Cache-Control', file.cacheControl);
-      res.endWithoutBody(0);
+      res.endWithoutBody();
       opts.onServed?.(method, 304);
       return;
     }
@@ -171,7 +180,7 @@ export function serveWebClient(uwsApp: TemplatedApp, opts: WebClientOptions = {}
     res.writeHeader('ETag', file.etag);
     if (file.br || file.gzip) res.writeHeader('Vary', 'Accept-Encoding');
     if (encoding) res.writeHeader('Content-Encoding', encoding);
-    if (method === 'HEAD') res.endWithoutBody(body.length);
+    if (method === 'HEAD') endHead(res, body.length);
     else res.end(body);
     opts.onServed?.(method, 200);
   };
