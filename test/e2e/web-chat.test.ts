@@ -5,7 +5,7 @@
  * pages request leaves the server's origin.
  */
 import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   foreignRequests,
   launchBrowser,
@@ -13,6 +13,7 @@ import {
   newPerson,
   type Person,
   registerInBrowser,
+  screenshotIfFailed,
   sendInBrowser,
 } from '../support/browser.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -36,6 +37,7 @@ describe('web client: two people chat', { timeout: 60_000 }, () => {
     ]);
     [alice, bob] = await Promise.all([newPerson(browser, server), newPerson(browser, server)]);
   });
+  afterEach((ctx) => screenshotIfFailed(ctx, { alice, bob }));
   afterAll(async () => {
     await browser?.close();
     await server?.stop();

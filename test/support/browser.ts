@@ -143,3 +143,13 @@ export async function sendInBrowser(page: Page, text: string): Promise<void> {
 
 /** The rendered message rows of the open channel. */
 export const messageRows = (page: Page) => page.getByRole('log').locator('article.message');
+
+/** Screenshots every person's page when the current test failed (for the CI log's test-output). */
+export async function screenshotIfFailed(
+  ctx: { task: { name: string; result?: { state?: string } } },
+  people: Record<string, Person | undefined>,
+): Promise<void> {
+  if (ctx.task.result?.state !== 'fail') return;
+  for (const [who, p] of Object.entries(people))
+    if (p) await screenshot(p.page, `failed-${ctx.task.name.replace(/\W+/g, '-').slice(0, 60)}-${who}`).catch(() => {});
+}

@@ -1,7 +1,9 @@
 /** Top level: restores the session, starts the gateway, and picks the screen for the current path. */
 import { useEffect } from 'preact/hooks';
+import { api } from '../lib/api';
 import { match, navigate, route } from '../lib/router';
-import { authState, hasStoredSession, refreshTokens, signOutLocally } from '../lib/session';
+import { authState, currentUser, hasStoredSession, refreshTokens, signOutLocally } from '../lib/session';
+import type { User } from '../lib/types';
 import { gateway } from '../state/store';
 import { InviteJoin, Register, ResetPassword, SignIn } from './auth';
 import { Chat } from './chat';
@@ -13,11 +15,19 @@ async function restore(): Promise<void> {
     return;
   }
   // A reload: the refresh token brings back an access token (or says the session is over).
-  if (!(await refreshTokens()) && authState.value === 'unknown') {
+  if (await refreshTokens()) {
+    if (!currentUser.value) currentUser.value = await api<User>('GET', '/auth/me').catch(() => null);
+  } else if (authState.value === 'unknown') {
     // The server could not be reached: keep the stored token and try again shortly.
     setTimeout(() => void restore(), 3_000);
   }
 }
+
+const Loading = () => (
+  <main class="center" id="main">
+    <p class="muted">Loading…</p>
+  </main>
+);
 
 export function App() {
   const state = authState.value;
@@ -31,12 +41,7 @@ export function App() {
 
   const invite = match('/invite/:code', path) as { code: string } | null;
   if (path === '/reset-password') return <ResetPassword />;
-  if (state === 'unknown')
-    return (
-      <main class="center" id="main">
-        <p class="muted">Loading…</p>
-      </main>
-    );
+  if (state === 'unknown') return <Loading />;
   if (state === 'signed-out') {
     if (invite) return <Register inviteCode={invite.code} />;
     if (path === '/register') return <Register />;
@@ -47,7 +52,7 @@ export function App() {
     return <SignIn />;
   }
   if (invite) return <InviteJoin code={invite.code} />;
-  if (path === '/settings') return <Settings />;
+  if (path === '/settings') return currentUser.value ? <Settings /> : <Loading />;
   if (path === '/login' || path === '/register') {
     queueMicrotask(() => navigate('/', true));
     return null;

@@ -331,7 +331,7 @@ function Sessions() {
                     })
                   }
                 >
-                  Sign out
+                  End session
                 </button>
               </td>
             </tr>
