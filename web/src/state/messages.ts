@@ -68,7 +68,12 @@ function merge(items: LogItem[], incoming: Message[]): LogItem[] {
     }
     // Our own message seen for real: its pending copy goes.
     if (m.author_id === currentUser.value?.id) {
-      const i = local.findIndex((l) => l.local!.state === 'sending' && l.content === m.content);
+      const i = local.findIndex(
+        (l) =>
+          l.local!.state === 'sending' &&
+          l.content === m.content &&
+          Date.parse(m.created_at) >= l.local!.startedAt - 60_000,
+      );
       if (i >= 0) local = local.filter((_, j) => j !== i);
     }
   }
@@ -204,6 +209,8 @@ export function sendMessage(channelId: string, content: string, replyTo: string 
 export async function retrySend(channelId: string, tempId: string): Promise<void> {
   const item = logOf(channelId).value.items.find((i) => i.local?.tempId === tempId);
   if (item?.local?.state !== 'failed') return;
+  // Claimed at once: a second ready (resume_failed brings one) must not start a second send.
+  setLocal(channelId, tempId, { state: 'sending', error: undefined });
   if (item.local.ambiguous) {
     // The first attempt may have arrived although its answer did not: look before sending again.
     await catchUp(channelId).catch(() => {});
@@ -219,7 +226,7 @@ export async function retrySend(channelId: string, tempId: string): Promise<void
       return;
     }
   }
-  setLocal(channelId, tempId, { state: 'sending', error: undefined, ambiguous: false });
+  setLocal(channelId, tempId, { ambiguous: false });
   await deliver(channelId, { ...item, local: { ...item.local, state: 'sending' } });
 }
 

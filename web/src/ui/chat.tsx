@@ -146,7 +146,7 @@ function ChannelSidebar({ view, channelId }: { view: GuildView; channelId: strin
                   </a>
                 ) : (
                   <span class="voice-channel">
-                    <span aria-hidden="true">🔊 </span>
+                    <span aria-hidden="true">♪ </span>
                     <bdi>{c.name}</bdi>
                     {c.user_limit ? (
                       <span class="muted">
@@ -353,12 +353,11 @@ export function Chat({ guildId, channelId, settings }: { guildId?: string; chann
           {view && (
             <button
               type="button"
-              class="icon"
-              aria-label="Show members"
+              class="members-toggle"
               aria-expanded={panel === 'members'}
               onClick={() => setPanel(panel === 'members' ? 'none' : 'members')}
             >
-              👥
+              Members
             </button>
           )}
         </header>
