@@ -83,10 +83,13 @@ function GuildRail({ activeGuildId }: { activeGuildId: string | null }) {
                 onClick={linkClick}
                 class={guild.id === activeGuildId ? 'guild-icon active' : 'guild-icon'}
                 aria-current={guild.id === activeGuildId ? 'page' : undefined}
-                aria-label={`${guild.name}${count ? `, ${count} unread` : ''}`}
                 title={guild.name}
               >
                 <span aria-hidden="true">{initials(guild.name)}</span>
+                <span class="sr-only">
+                  <bdi>{guild.name}</bdi>
+                  {count ? `, ${count} unread` : ''}
+                </span>
                 {count > 0 && (
                   <span class="badge" aria-hidden="true">
                     {count > 99 ? '99+' : count}
@@ -102,7 +105,7 @@ function GuildRail({ activeGuildId }: { activeGuildId: string | null }) {
           </button>
         </li>
       </ul>
-      <a href="/settings" onClick={linkClick} class="guild-icon settings" title="Settings">
+      <a href="/settings" onClick={linkClick} class="guild-icon" title="Settings">
         <span aria-hidden="true">⚙</span>
         <span class="sr-only">Account settings</span>
       </a>
@@ -222,17 +225,12 @@ function MemberList({ view }: { view: GuildView }) {
             m.user.id === currentUser.value?.id && connection.value === 'ready'
               ? 'online'
               : (presence.value[m.user.id] ?? 'offline');
-          const top = m.roles
-            .map((id) => roleById.get(id))
-            .filter((r): r is Role => Boolean(r))
-            .sort((a, b) => b.position - a.position)[0];
+          // Role colours are the guild's choice and may not meet contrast: shown as swatches, never as text colour.
           return (
             <li key={m.user.id}>
               <button type="button" class="member" onClick={() => setSelected(m.user.id)}>
                 <span class={`presence ${status}`} role="img" aria-label={STATUS_LABEL[status] ?? status} />
-                <bdi class="name" style={top?.color ? { color: top.color } : undefined}>
-                  {m.nickname || m.user.display_name || m.user.username}
-                </bdi>
+                <bdi class="name">{m.nickname || m.user.display_name || m.user.username}</bdi>
                 {view.guild.owner_id === m.user.id && <span class="tag">owner</span>}
               </button>
               {m.roles.length > 0 && (

@@ -357,7 +357,7 @@ function Sessions() {
 
 export function Settings() {
   return (
-    <main class="settings" id="main">
+    <main class="settings-page" id="main">
       <header class="settings-head">
         <a href="/" onClick={linkClick}>
           ← Back to chat
