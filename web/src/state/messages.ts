@@ -50,6 +50,8 @@ export function resetLogs(): void {
   logs.clear();
 }
 
+const byId = (a: Message, b: Message) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
 /** Inserts or replaces real messages, keeping id order; local sends stay last. */
 function merge(items: LogItem[], incoming: Message[]): LogItem[] {
   if (incoming.length === 0) return items;
@@ -78,9 +80,16 @@ function merge(items: LogItem[], incoming: Message[]): LogItem[] {
     }
   }
   if (appended) {
-    const last = real.length > 0 ? real[real.length - 1]!.id : '';
-    // Common case: everything new sorts after what we had. Otherwise sort (ids are time-ordered).
-    if (incoming.some((m) => m.id < last)) out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const first = real[0]?.id ?? '';
+    const last = real[real.length - 1]?.id ?? '';
+    const fresh = out.slice(real.length);
+    // Common cases: everything new sorts after what we had (live), or before it (an older page,
+    // given oldest first). Otherwise sort; ids are time-ordered.
+    if (fresh.every((m) => m.id > last)) {
+      if (fresh.some((m, i) => i > 0 && m.id < fresh[i - 1]!.id)) out.sort(byId);
+    } else if (fresh.every((m, i) => m.id < first && (i === 0 || m.id > fresh[i - 1]!.id))) {
+      return [...fresh, ...out.slice(0, real.length), ...local];
+    } else out.sort(byId);
   }
   return [...out, ...local];
 }

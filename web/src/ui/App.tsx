@@ -1,9 +1,8 @@
 /** Top level: restores the session, starts the gateway, and picks the screen for the current path. */
 import { useEffect } from 'preact/hooks';
-import { api } from '../lib/api';
 import { match, navigate, route } from '../lib/router';
 import { authState, currentUser, hasStoredSession, refreshTokens, signOutLocally } from '../lib/session';
-import type { User } from '../lib/types';
+import { loadLatest } from '../state/messages';
 import { gateway } from '../state/store';
 import { InviteJoin, Register, ResetPassword, SignIn } from './auth';
 import { Chat } from './chat';
@@ -16,7 +15,9 @@ async function restore(): Promise<void> {
   }
   // A reload: the refresh token brings back an access token (or says the session is over).
   if (await refreshTokens()) {
-    if (!currentUser.value) currentUser.value = await api<User>('GET', '/auth/me').catch(() => null);
+    // The gateway's ready brings the user; the open channel's history need not wait for it.
+    const open = match('/channels/:guild/:channel', location.pathname);
+    if (open?.channel) void loadLatest(open.channel);
   } else if (authState.value === 'unknown') {
     // The server could not be reached: keep the stored token and try again shortly.
     setTimeout(() => void restore(), 3_000);

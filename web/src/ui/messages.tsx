@@ -363,7 +363,8 @@ export function MessageList({ channel, onReply }: { channel: Channel; onReply: (
     stick.current = el.scrollTop + el.clientHeight >= el.scrollHeight - 8;
     const i = Math.min(items.length - 1, lowerBound(offsets, el.scrollTop));
     anchor.current = i >= 0 && items[i] ? { id: items[i]!.id, offset: el.scrollTop - offsets[i]! } : null;
-    if (el.scrollTop !== view.top || el.clientHeight !== view.height)
+    // Re-render only when the window moved by a real step (the overscan covers the rest).
+    if (Math.abs(el.scrollTop - view.top) > 120 || el.clientHeight !== view.height)
       setView({ top: el.scrollTop, height: el.clientHeight });
     if (el.scrollTop < 400 && !log.atStart && !log.loading) void loadOlder(channel.id);
   };
