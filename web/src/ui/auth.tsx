@@ -5,7 +5,7 @@ import { linkClick, navigate } from '../lib/router';
 import { acceptTokens, signOutReason } from '../lib/session';
 import type { Guild, TokenAnswer } from '../lib/types';
 import { addGuild } from '../state/store';
-import { ErrorNote, Field, useAction } from './common';
+import { ErrorNote, Field, PasswordField, useAction } from './common';
 
 const nextParam = () => new URLSearchParams(location.search).get('next');
 const safeNext = (n: string | null) => (n?.startsWith('/') && !n.startsWith('//') ? n : '/');
@@ -69,15 +69,7 @@ export function SignIn() {
               required
               autoFocus
             />
-            <Field
-              label="Password"
-              name="password"
-              type="password"
-              value={password}
-              onInput={setPassword}
-              autoComplete="current-password"
-              required
-            />
+            <PasswordField name="password" value={password} onInput={setPassword} />
           </>
         )}
         {needCode && (
@@ -170,16 +162,7 @@ export function Register({ inviteCode }: { inviteCode?: string }) {
           onInput={setEmail}
           autoComplete="email"
         />
-        <Field
-          label="Password"
-          name="password"
-          type="password"
-          value={password}
-          onInput={setPassword}
-          autoComplete="new-password"
-          hint="8–128 characters"
-          required
-        />
+        <PasswordField isNew name="password" value={password} onInput={setPassword} />
         <Field
           label={inviteCode ? 'Invite code' : 'Invite code (if this server needs one)'}
           name="invite_code"
@@ -258,15 +241,7 @@ export function ResetPassword() {
       ) : (
         <form onSubmit={submit} aria-label="Reset password">
           {!fromHash && <Field label="Reset token" value={token} onInput={setToken} required />}
-          <Field
-            label="New password"
-            type="password"
-            value={password}
-            onInput={setPassword}
-            autoComplete="new-password"
-            required
-            autoFocus
-          />
+          <PasswordField isNew label="New password" value={password} onInput={setPassword} autoFocus />
           <ErrorNote error={error} />
           <button type="submit" class="primary" disabled={busy}>
             Set password

@@ -32,7 +32,7 @@ export function Dialog(props: { title: string; onClose: () => void; children: Co
   );
 }
 
-export function Field(props: {
+export interface FieldProps {
   label: string;
   value: string;
   onInput: (v: string) => void;
@@ -44,7 +44,9 @@ export function Field(props: {
   autoFocus?: boolean;
   hint?: string;
   maxLength?: number;
-}) {
+}
+
+export function Field(props: FieldProps) {
   const id = useId();
   const hintId = useId();
   const input = useRef<HTMLInputElement>(null);
@@ -74,6 +76,42 @@ export function Field(props: {
         </small>
       )}
     </div>
+  );
+}
+
+/** A password input: current password unless `isNew` (then with the length rule as a hint). */
+export function PasswordField(
+  props: Omit<FieldProps, 'type' | 'autoComplete' | 'label'> & { label?: string; isNew?: boolean },
+) {
+  const { isNew, ...rest } = props;
+  return (
+    <Field
+      label="Password"
+      type="password"
+      autoComplete={isNew ? 'new-password' : 'current-password'}
+      required
+      {...(isNew ? { hint: '8–128 characters' } : {})}
+      {...rest}
+    />
+  );
+}
+
+/** A button that runs an async action through a form's `useAction` (busy flag, error slot). */
+export function ActionButton(props: {
+  action: ReturnType<typeof useAction>;
+  onAct: () => Promise<void>;
+  danger?: boolean;
+  children: ComponentChildren;
+}) {
+  return (
+    <button
+      type="button"
+      class={props.danger ? 'danger' : undefined}
+      disabled={props.action.busy}
+      onClick={() => void props.action.run(props.onAct)}
+    >
+      {props.children}
+    </button>
   );
 }
 

@@ -19,7 +19,7 @@ import {
   upsertMember,
   upsertRole,
 } from '../state/store';
-import { Dialog, ErrorNote, Field, useAction } from './common';
+import { ActionButton, Dialog, ErrorNote, Field, useAction } from './common';
 
 export function CreateChannel(props: { guildId: string; type: 'text' | 'voice'; onClose: () => void }) {
   const [name, setName] = useState('');
@@ -449,7 +449,8 @@ export function MemberDialog({ view, userId, onClose }: { view: GuildView; userI
   const myTop = topPosition(live.guild, live.roles, me.id, myMember);
   const theirTop = topPosition(live.guild, live.roles, userId, member);
   const [reason, setReason] = useState('');
-  const { busy, error, run } = useAction();
+  const action = useAction();
+  const { busy, error, run } = action;
   if (!member)
     return (
       <Dialog title="Member" onClose={onClose}>
@@ -499,38 +500,32 @@ export function MemberDialog({ view, userId, onClose }: { view: GuildView; userI
           )}
           <div class="buttons">
             {has(myPerms, 'KICK_MEMBERS') && (
-              <button
-                type="button"
-                class="danger"
-                disabled={busy}
-                onClick={() =>
-                  void run(async () => {
-                    await api('DELETE', `/api/guilds/${live.guild.id}/members/${userId}`);
-                    removeMember(live.guild.id, userId);
-                    onClose();
-                  })
-                }
+              <ActionButton
+                danger
+                action={action}
+                onAct={async () => {
+                  await api('DELETE', `/api/guilds/${live.guild.id}/members/${userId}`);
+                  removeMember(live.guild.id, userId);
+                  onClose();
+                }}
               >
                 Kick
-              </button>
+              </ActionButton>
             )}
             {has(myPerms, 'BAN_MEMBERS') && (
-              <button
-                type="button"
-                class="danger"
-                disabled={busy}
-                onClick={() =>
-                  void run(async () => {
-                    await api('PUT', `/api/guilds/${live.guild.id}/bans/${userId}`, {
-                      body: reason.trim() ? { reason: reason.trim() } : {},
-                    });
-                    removeMember(live.guild.id, userId);
-                    onClose();
-                  })
-                }
+              <ActionButton
+                danger
+                action={action}
+                onAct={async () => {
+                  await api('PUT', `/api/guilds/${live.guild.id}/bans/${userId}`, {
+                    body: reason.trim() ? { reason: reason.trim() } : {},
+                  });
+                  removeMember(live.guild.id, userId);
+                  onClose();
+                }}
               >
                 Ban
-              </button>
+              </ActionButton>
             )}
           </div>
         </div>

@@ -5,7 +5,7 @@ import { linkClick } from '../lib/router';
 import { currentUser, signOut, signOutLocally } from '../lib/session';
 import { longTime } from '../lib/text';
 import type { SessionInfo, User } from '../lib/types';
-import { ErrorNote, Field, useAction } from './common';
+import { ActionButton, ErrorNote, Field, PasswordField, useAction } from './common';
 import { QrCode } from './qr';
 
 function Profile() {
@@ -60,23 +60,8 @@ function ChangePassword() {
           });
         }}
       >
-        <Field
-          label="Current password"
-          type="password"
-          value={current}
-          onInput={setCurrent}
-          autoComplete="current-password"
-          required
-        />
-        <Field
-          label="New password"
-          type="password"
-          value={next}
-          onInput={setNext}
-          autoComplete="new-password"
-          required
-          hint="8–128 characters"
-        />
+        <PasswordField label="Current password" value={current} onInput={setCurrent} />
+        <PasswordField isNew label="New password" value={next} onInput={setNext} />
         <ErrorNote error={error} />
         {done && <p role="status">Password changed. Every other session was signed out.</p>}
         <button type="submit" disabled={busy}>
@@ -160,15 +145,7 @@ function TwoFactor() {
             });
           }}
         >
-          <Field
-            label="Your password"
-            type="password"
-            value={password}
-            onInput={setPassword}
-            autoComplete="current-password"
-            required
-            autoFocus
-          />
+          <PasswordField label="Your password" value={password} onInput={setPassword} autoFocus />
           <ErrorNote error={error} />
           <div class="buttons">
             <button type="submit" class="primary" disabled={busy}>
@@ -253,15 +230,7 @@ function TwoFactor() {
             });
           }}
         >
-          <Field
-            label="Your password"
-            type="password"
-            value={password}
-            onInput={setPassword}
-            autoComplete="current-password"
-            required
-            autoFocus
-          />
+          <PasswordField label="Your password" value={password} onInput={setPassword} autoFocus />
           <Field
             label="Code from the app"
             value={code}
@@ -287,7 +256,8 @@ function TwoFactor() {
 
 function Sessions() {
   const [list, setList] = useState<SessionInfo[] | null>(null);
-  const { busy, error, run } = useAction();
+  const action = useAction();
+  const { error, run } = action;
   const load = () => run(async () => setList(await api<SessionInfo[]>('GET', '/auth/sessions')));
   useEffect(() => {
     void load();
@@ -320,37 +290,31 @@ function Sessions() {
               <td>{longTime(s.created_at)}</td>
               <td>{s.last_used_at ? longTime(s.last_used_at) : ''}</td>
               <td>
-                <button
-                  type="button"
-                  disabled={busy}
-                  onClick={() =>
-                    void run(async () => {
-                      await api('DELETE', `/auth/sessions/${encodeURIComponent(s.id)}`);
-                      if (s.current) signOutLocally('You signed this browser out.');
-                      else await load();
-                    })
-                  }
+                <ActionButton
+                  action={action}
+                  onAct={async () => {
+                    await api('DELETE', `/auth/sessions/${encodeURIComponent(s.id)}`);
+                    if (s.current) signOutLocally('You signed this browser out.');
+                    else await load();
+                  }}
                 >
                   End session
-                </button>
+                </ActionButton>
               </td>
             </tr>
           ))}
         </tbody>
       </table>
-      <button
-        type="button"
-        class="danger"
-        disabled={busy}
-        onClick={() =>
-          void run(async () => {
-            await api('DELETE', '/auth/sessions');
-            signOutLocally('You signed out everywhere.');
-          })
-        }
+      <ActionButton
+        danger
+        action={action}
+        onAct={async () => {
+          await api('DELETE', '/auth/sessions');
+          signOutLocally('You signed out everywhere.');
+        }}
       >
         Sign out everywhere
-      </button>
+      </ActionButton>
     </section>
   );
 }
