@@ -6,19 +6,11 @@
  */
 import { createRequire } from 'node:module';
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  launchBrowser,
-  messageRows,
-  newPerson,
-  type Person,
-  SCREENSHOT_DIR,
-  screenshot,
-  screenshotIfFailed,
-} from '../support/browser.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { browserSuite, messageRows, newPerson, type Person, SCREENSHOT_DIR, screenshot } from '../support/browser.js';
 import { api, createUser, type TestUser } from '../support/factories.js';
-import { ok } from '../support/guilds.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { guildWith, ok } from '../support/guilds.js';
+import type { TestServer } from '../support/server.js';
 
 const axeSource: string = createRequire(import.meta.url)('axe-core').source;
 
@@ -47,6 +39,7 @@ async function axe(page: Page): Promise<string[]> {
 }
 
 describe('web client: accessibility, keyboard and layout', { timeout: 60_000 }, () => {
+  const suite = browserSuite();
   let server: TestServer;
   let browser: Browser;
   let owner: TestUser;
@@ -56,18 +49,11 @@ describe('web client: accessibility, keyboard and layout', { timeout: 60_000 }, 
   let channelId: string;
 
   beforeAll(async () => {
-    [server, browser] = await Promise.all([startTestServer(), launchBrowser()]);
+    ({ server, browser } = suite);
     [owner, friend] = await Promise.all([createUser(server), createUser(server)]);
     await ok(api(server, 'PATCH', '/auth/me', { user: owner, body: { display_name: 'Ada Lovelace' } }));
     await ok(api(server, 'PATCH', '/auth/me', { user: friend, body: { display_name: 'Charles Babbage' } }));
-    const guild = await ok(
-      api(server, 'POST', '/api/guilds', { user: owner, body: { name: 'Analytical Engine' } }),
-      201,
-    );
-    guildId = guild.id;
-    channelId = guild.channels.find((c: { type: string }) => c.type === 'text').id;
-    const invite = await ok(api(server, 'POST', `/api/guilds/${guildId}/invites`, { user: owner, body: {} }), 201);
-    await ok(api(server, 'POST', `/api/invites/${invite.code}/join`, { user: friend }));
+    ({ guildId, channelId } = await guildWith(server, owner, 'Analytical Engine', [friend]));
     const role = await ok(
       api(server, 'POST', `/api/guilds/${guildId}/roles`, {
         user: owner,
@@ -91,11 +77,7 @@ describe('web client: accessibility, keyboard and layout', { timeout: 60_000 }, 
         201,
       );
     person = await newPerson(browser, server);
-  });
-  afterEach((ctx) => screenshotIfFailed(ctx, { person }));
-  afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
+    Object.assign(suite.people, { person });
   });
 
   it('sign-in page: no serious violations; screenshot', async () => {

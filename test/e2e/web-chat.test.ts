@@ -5,18 +5,17 @@
  * pages request leaves the server's origin.
  */
 import type { Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  browserSuite,
   foreignRequests,
-  launchBrowser,
   messageRows,
   newPerson,
   type Person,
   registerInBrowser,
-  screenshotIfFailed,
   sendInBrowser,
 } from '../support/browser.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import type { TestServer } from '../support/server.js';
 
 // A 2×2 PNG (file-type detects it by its magic bytes).
 const PNG = Buffer.from(
@@ -25,22 +24,16 @@ const PNG = Buffer.from(
 );
 
 describe('web client: two people chat', { timeout: 60_000 }, () => {
+  const suite = browserSuite({ env: { VOICECHAT_RATE_LIMIT_SCALE: '20' } });
   let server: TestServer;
   let browser: Browser;
   let alice: Person;
   let bob: Person;
 
   beforeAll(async () => {
-    [server, browser] = await Promise.all([
-      startTestServer({ env: { VOICECHAT_RATE_LIMIT_SCALE: '20' } }),
-      launchBrowser(),
-    ]);
+    ({ server, browser } = suite);
     [alice, bob] = await Promise.all([newPerson(browser, server), newPerson(browser, server)]);
-  });
-  afterEach((ctx) => screenshotIfFailed(ctx, { alice, bob }));
-  afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
+    Object.assign(suite.people, { alice, bob });
   });
 
   it('signs up, creates a guild and an invite, and the invitee joins through /invite/<code>', async () => {

@@ -6,10 +6,10 @@
  */
 import { authenticator } from 'otplib';
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, newPerson, type Person, screenshotIfFailed } from '../support/browser.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { browserSuite, newPerson, type Person } from '../support/browser.js';
 import { api, createUser, type TestUser } from '../support/factories.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import type { TestServer } from '../support/server.js';
 
 const codeAt = (secret: string, step: number) => authenticator.clone({ epoch: step * 30_000 }).generate(secret);
 const step = () => Math.floor(Date.now() / 30_000);
@@ -34,6 +34,7 @@ async function signIn(page: Page, user: TestUser, code: string) {
 }
 
 describe('web client: two-factor sign-in', { timeout: 60_000 }, () => {
+  const suite = browserSuite({ env: { VOICECHAT_RATE_LIMIT_SCALE: '20' } });
   let server: TestServer;
   let browser: Browser;
   let person: Person;
@@ -43,17 +44,10 @@ describe('web client: two-factor sign-in', { timeout: 60_000 }, () => {
   let enrolStep = 0;
 
   beforeAll(async () => {
-    [server, browser] = await Promise.all([
-      startTestServer({ env: { VOICECHAT_RATE_LIMIT_SCALE: '20' } }),
-      launchBrowser(),
-    ]);
+    ({ server, browser } = suite);
     user = await createUser(server);
     person = await newPerson(browser, server, { refreshToken: user.refreshToken });
-  });
-  afterEach((ctx) => screenshotIfFailed(ctx, { person }));
-  afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
+    Object.assign(suite.people, { person });
   });
 
   it('enrols from the settings page with the secret shown beside the QR code', async () => {

@@ -5,11 +5,11 @@
  * member's controls appear live; finally the owner kicks the member, whose view drops the guild.
  */
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, newPerson, type Person, screenshotIfFailed } from '../support/browser.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { browserSuite, newPerson, type Person } from '../support/browser.js';
 import { api, createUser, type TestUser } from '../support/factories.js';
-import { ok } from '../support/guilds.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { guildWith, ok } from '../support/guilds.js';
+import type { TestServer } from '../support/server.js';
 
 const channelControls = (page: Page) =>
   page.getByRole('navigation', { name: 'Channels' }).getByRole('button', { name: /^Create (text|voice) channel$/ });
@@ -17,6 +17,7 @@ const gearLinks = (page: Page) =>
   page.getByRole('navigation', { name: 'Channels' }).getByRole('link', { name: /^Edit channel / });
 
 describe('web client: permissions decide the controls', { timeout: 60_000 }, () => {
+  const suite = browserSuite();
   let server: TestServer;
   let browser: Browser;
   let ownerUser: TestUser;
@@ -27,13 +28,9 @@ describe('web client: permissions decide the controls', { timeout: 60_000 }, () 
   let generalId: string;
 
   beforeAll(async () => {
-    [server, browser] = await Promise.all([startTestServer(), launchBrowser()]);
+    ({ server, browser } = suite);
     [ownerUser, memberUser] = await Promise.all([createUser(server), createUser(server)]);
-    const guild = await ok(api(server, 'POST', '/api/guilds', { user: ownerUser, body: { name: 'Garden' } }), 201);
-    guildId = guild.id;
-    generalId = guild.channels.find((c: { type: string }) => c.type === 'text').id;
-    const invite = await ok(api(server, 'POST', `/api/guilds/${guildId}/invites`, { user: ownerUser, body: {} }), 201);
-    await ok(api(server, 'POST', `/api/invites/${invite.code}/join`, { user: memberUser }));
+    ({ guildId, channelId: generalId } = await guildWith(server, ownerUser, 'Garden', [memberUser]));
     [owner, member] = await Promise.all([
       newPerson(browser, server, { refreshToken: ownerUser.refreshToken }),
       newPerson(browser, server, { refreshToken: memberUser.refreshToken }),
@@ -47,11 +44,7 @@ describe('web client: permissions decide the controls', { timeout: 60_000 }, () 
         p.page.getByRole('complementary', { name: 'Members' }).getByRole('button').nth(1).waitFor(),
       ),
     );
-  });
-  afterEach((ctx) => screenshotIfFailed(ctx, { owner, member }));
-  afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
+    Object.assign(suite.people, { owner, member });
   });
 
   it('shows channel, role and guild controls to the owner only', async () => {

@@ -19,7 +19,7 @@ import {
 } from '../support/browser.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { api, createUser, type TestUser } from '../support/factories.js';
-import { ok } from '../support/guilds.js';
+import { guildWith, ok } from '../support/guilds.js';
 import { type NodeProcess, startNodeProcess } from '../support/nodes.js';
 import type { TestServer } from '../support/server.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
@@ -63,10 +63,8 @@ describe('web client: reconnect after a server restart', { timeout: 90_000 }, ()
       config: { accessTokenTtlSeconds: 900 },
     } as unknown as TestServer;
     [aliceUser, bobUser] = await Promise.all([createUser(server), createUser(server)]);
-    const guild = await ok(api(server, 'POST', '/api/guilds', { user: aliceUser, body: { name: 'Relay' } }), 201);
-    channelId = guild.channels.find((c: { type: string }) => c.type === 'text').id;
-    const invite = await ok(api(server, 'POST', `/api/guilds/${guild.id}/invites`, { user: aliceUser, body: {} }), 201);
-    await ok(api(server, 'POST', `/api/invites/${invite.code}/join`, { user: bobUser }));
+    const { guild, channelId: general } = await guildWith(server, aliceUser, 'Relay', [bobUser]);
+    channelId = general;
     [alice, bob] = await Promise.all([
       newPerson(browser, server, { refreshToken: aliceUser.refreshToken }),
       newPerson(browser, server, { refreshToken: bobUser.refreshToken }),

@@ -5,19 +5,12 @@
  * page's CSP reports nothing — until the test itself tries an HTML sink, which Trusted Types refuse.
  */
 import type { Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { P, toWire } from '../../src/guilds/permissions.js';
-import {
-  foreignRequests,
-  launchBrowser,
-  messageRows,
-  newPerson,
-  type Person,
-  screenshotIfFailed,
-} from '../support/browser.js';
+import { browserSuite, foreignRequests, messageRows, newPerson, type Person } from '../support/browser.js';
 import { api, createUser, type TestUser } from '../support/factories.js';
 import { ok } from '../support/guilds.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import type { TestServer } from '../support/server.js';
 
 const IMG = `<img src=x onerror="alert('xss-img')">`;
 const SCRIPT = `<script>alert('xss-script')</script>`;
@@ -31,6 +24,7 @@ const PNG = Buffer.from(
 );
 
 describe('web client: user text is rendered as text', { timeout: 60_000 }, () => {
+  const suite = browserSuite();
   let server: TestServer;
   let browser: Browser;
   let owner: TestUser;
@@ -41,7 +35,7 @@ describe('web client: user text is rendered as text', { timeout: 60_000 }, () =>
   const messages = [IMG, SCRIPT, JS_LINK, MD_LINK, RTL, MIXED];
 
   beforeAll(async () => {
-    [server, browser] = await Promise.all([startTestServer(), launchBrowser()]);
+    ({ server, browser } = suite);
     [owner, member] = await Promise.all([createUser(server), createUser(server)]);
     await ok(api(server, 'PATCH', '/auth/me', { user: owner, body: { display_name: IMG } }));
     await ok(
@@ -85,11 +79,7 @@ describe('web client: user text is rendered as text', { timeout: 60_000 }, () =>
       201,
     );
     viewer = await newPerson(browser, server, { refreshToken: owner.refreshToken });
-  });
-  afterEach((ctx) => screenshotIfFailed(ctx, { viewer }));
-  afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
+    Object.assign(suite.people, { viewer });
   });
 
   it('shows every payload as literal text, with no element, link, dialog or request made from it', async () => {

@@ -8,7 +8,8 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import type { TestServer } from './server.js';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { type StartOptions, startTestServer, type TestServer } from './server.js';
 
 export const CHROMIUM_PATH = process.env.VOICECHAT_TEST_CHROMIUM ?? '/usr/bin/chromium';
 export const SCREENSHOT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test-output/web');
@@ -152,4 +153,28 @@ export async function screenshotIfFailed(
   if (ctx.task.result?.state !== 'fail') return;
   for (const [who, p] of Object.entries(people))
     if (p) await screenshot(p.page, `failed-${ctx.task.name.replace(/\W+/g, '-').slice(0, 60)}-${who}`).catch(() => {});
+}
+
+export interface BrowserSuite {
+  server: TestServer;
+  browser: Browser;
+  /** The people of the suite, by name (screenshotted when a test fails). */
+  people: Record<string, Person>;
+}
+
+/**
+ * A test file's fixture: a real server (throwaway database) and one Chromium, started before the
+ * file's own hooks and closed after them; failed tests leave a screenshot per person.
+ */
+export function browserSuite(opts: StartOptions = {}): BrowserSuite {
+  const suite = { people: {} } as BrowserSuite;
+  beforeAll(async () => {
+    [suite.server, suite.browser] = await Promise.all([startTestServer(opts), launchBrowser()]);
+  });
+  afterEach((ctx) => screenshotIfFailed(ctx, suite.people));
+  afterAll(async () => {
+    await suite.browser?.close();
+    await suite.server?.stop();
+  });
+  return suite;
 }

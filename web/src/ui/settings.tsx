@@ -72,6 +72,10 @@ function ChangePassword() {
   );
 }
 
+const CodeField = (props: { value: string; onInput: (v: string) => void; autoFocus?: boolean }) => (
+  <Field label="Code from the app" inputMode="numeric" autoComplete="one-time-code" required {...props} />
+);
+
 function BackupCodes({ codes, onDone }: { codes: string[]; onDone: () => void }) {
   return (
     <div class="backup-codes">
@@ -180,15 +184,7 @@ function TwoFactor() {
               {setup.secret.replace(/(.{4})/g, '$1 ').trim()}
             </code>
           </p>
-          <Field
-            label="Code from the app"
-            value={code}
-            onInput={setCode}
-            inputMode="numeric"
-            autoComplete="one-time-code"
-            required
-            autoFocus
-          />
+          <CodeField value={code} onInput={setCode} autoFocus />
           <ErrorNote error={error} />
           <div class="buttons">
             <button type="submit" class="primary" disabled={busy}>
@@ -231,14 +227,7 @@ function TwoFactor() {
           }}
         >
           <PasswordField label="Your password" value={password} onInput={setPassword} autoFocus />
-          <Field
-            label="Code from the app"
-            value={code}
-            onInput={setCode}
-            inputMode="numeric"
-            autoComplete="one-time-code"
-            required
-          />
+          <CodeField value={code} onInput={setCode} />
           <ErrorNote error={error} />
           <div class="buttons">
             <button type="submit" class={step === 'disable' ? 'danger' : 'primary'} disabled={busy}>
