@@ -16,9 +16,10 @@ import { readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Browser, Page } from 'playwright-core';
 import type { Db } from '../src/db/knex.js';
 import { newId, nowMs } from '../src/ids.js';
-import { launchBrowser, newPerson } from '../test/support/browser.js';
+import { launchBrowser } from '../test/support/browser.js';
 import { api, createUser } from '../test/support/factories.js';
 import { startTestServer } from '../test/support/server.js';
 
@@ -91,6 +92,19 @@ interface ScrollResult {
   reached_oldest: boolean;
 }
 
+/**
+ * A signed-in page without the tests' instrumentation (request log, violation hooks): only the
+ * refresh token placed in storage before the app starts, as after an earlier visit.
+ */
+async function signedInPage(browser: Browser, baseURL: string, refreshToken: string): Promise<Page> {
+  const context = await browser.newContext({ baseURL, viewport: { width: 1280, height: 800 } });
+  await context.addInitScript((token: string) => {
+    const w = globalThis as any;
+    if (!w.localStorage.getItem('voicechat.refresh_token')) w.localStorage.setItem('voicechat.refresh_token', token);
+  }, refreshToken);
+  return context.newPage();
+}
+
 async function main() {
   execFileSync('npm', ['run', '--silent', 'build:web'], { cwd: ROOT, stdio: 'inherit' });
   const sizes = bundleSizes();
@@ -119,18 +133,18 @@ async function main() {
     // Each run signs in afresh (its own refresh token), as a person opening the app would be.
     const session = await createUser(server);
     await api(server, 'POST', `/api/invites/${invite.code}/join`, { user: session });
-    const person = await newPerson(browser, server, { refreshToken: session.refreshToken });
+    const person = { page: await signedInPage(browser, server.url, session.refreshToken) };
     await person.page.goto(url);
     await person.page.waitForFunction(shown, newest, { polling: 'raf' });
     cold.push(await person.page.evaluate(() => performance.now()));
     await person.page.reload();
     await person.page.waitForFunction(shown, newest, { polling: 'raf' });
     warm.push(await person.page.evaluate(() => performance.now()));
-    await person.close();
+    await person.page.context().close();
   }
 
   // 3. Scroll through everything.
-  const person = await newPerson(browser, server, { refreshToken: owner.refreshToken });
+  const person = { page: await signedInPage(browser, server.url, owner.refreshToken) };
   await person.page.goto(url);
   await person.page.waitForFunction(shown, newest, { polling: 'raf' });
   // Plain JS read as text: tsx would wrap functions written here in a helper the page lacks.

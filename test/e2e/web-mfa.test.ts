@@ -135,4 +135,26 @@ describe('web client: two-factor sign-in', { timeout: 60_000 }, () => {
     expect(person.pageErrors).toEqual([]);
     expect(person.violations).toEqual([]);
   });
+
+  it('signs out everywhere in the browser when its refresh token is replayed (TOKEN_REUSED)', async () => {
+    const page = person.page;
+    await signIn(page, user, backupCodes[1]!);
+    await page.getByRole('navigation', { name: 'Guilds' }).waitFor();
+    const second = await person.context.newPage(); // another tab of the same browser
+    await second.goto('/settings');
+    await second.getByRole('heading', { name: 'Sessions' }).waitFor();
+    // Someone else uses the stored refresh token first: the browser's next refresh is a replay.
+    const stolen = JSON.parse(await storageDump(page).then((d) => d.slice(0, d.indexOf('}') + 1)))[
+      'voicechat.refresh_token'
+    ];
+    expect((await api(server, 'POST', '/auth/refresh', { body: { refresh_token: stolen } })).status).toBe(200);
+    await page.reload();
+    await page.getByText('a sign-in token was used twice').waitFor();
+    await page.getByRole('form', { name: 'Sign in' }).waitFor();
+    // The other tab follows at once, and nothing in storage signs in any more.
+    await second.getByRole('form', { name: 'Sign in' }).waitFor();
+    expect(await storageDump(page)).not.toContain('voicechat.refresh_token');
+    await page.reload();
+    await page.getByRole('form', { name: 'Sign in' }).waitFor();
+  });
 });

@@ -7,6 +7,7 @@
 import type { Browser } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { P, toWire } from '../../src/guilds/permissions.js';
+import { WEB_CSP } from '../../src/http/static-web.js';
 import { browserSuite, foreignRequests, messageRows, newPerson, type Person } from '../support/browser.js';
 import { api, createUser, type TestUser } from '../support/factories.js';
 import { ok } from '../support/guilds.js';
@@ -84,7 +85,8 @@ describe('web client: user text is rendered as text', { timeout: 60_000 }, () =>
 
   it('shows every payload as literal text, with no element, link, dialog or request made from it', async () => {
     const page = viewer.page;
-    await page.goto(`/channels/${guildId}/${channelId}`);
+    const res = await page.goto(`/channels/${guildId}/${channelId}`);
+    expect(res?.headers()['content-security-policy']).toBe(WEB_CSP);
     await messageRows(page).filter({ hasText: 'with a file' }).waitFor();
 
     // Messages: the exact text, as text.

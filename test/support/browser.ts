@@ -80,8 +80,9 @@ export async function newPerson(browser: Browser, server: TestServer, opts: Pers
   if (opts.refreshToken) {
     await context.addInitScript((token: string) => {
       const w = globalThis as any;
-      if (!w.sessionStorage.getItem('test-seeded')) {
-        w.sessionStorage.setItem('test-seeded', '1');
+      // Once per browser context (every tab shares localStorage), so a later sign-out stays signed out.
+      if (!w.localStorage.getItem('test-seeded')) {
+        w.localStorage.setItem('test-seeded', '1');
         w.localStorage.setItem('voicechat.refresh_token', token);
       }
     }, opts.refreshToken);

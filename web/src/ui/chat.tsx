@@ -267,11 +267,13 @@ export function Chat({ guildId, channelId, settings }: { guildId?: string; chann
   const viewChannel = channel?.type === 'text' ? channel : undefined;
 
   useEffect(() => {
-    // `/` and `/channels/<guild>` land on a real channel, so the URL can be shared and reloaded.
-    if (readyOnce.value && view && !guildId) navigate(`/channels/${view.guild.id}`, true);
+    // `/` and `/channels/<guild>` land on a real channel, so the URL can be shared and reloaded; a
+    // guild we are no longer in (kicked, left, deleted) sends us to the first one we have.
+    if (readyOnce.value && guildId && !view && list.length > 0) navigate('/', true);
+    else if (readyOnce.value && view && !guildId) navigate(`/channels/${view.guild.id}`, true);
     else if (readyOnce.value && view && channel && !channelId && channel.type === 'text')
       navigate(`/channels/${view.guild.id}/${channel.id}`, true);
-  }, [readyOnce.value, view?.guild.id, channel?.id, guildId, channelId]);
+  }, [readyOnce.value, view?.guild.id, channel?.id, guildId, channelId, list.length]);
 
   useEffect(() => {
     activeChannelId.value = viewChannel?.id ?? null;
