@@ -449,6 +449,7 @@ export function MemberDialog({ view, userId, onClose }: { view: GuildView; userI
   const myTop = topPosition(live.guild, live.roles, me.id, myMember);
   const theirTop = topPosition(live.guild, live.roles, userId, member);
   const [reason, setReason] = useState('');
+  const [pendingRoles, setPendingRoles] = useState<Record<string, boolean>>({});
   const action = useAction();
   const { busy, error, run } = action;
   if (!member)
@@ -462,9 +463,15 @@ export function MemberDialog({ view, userId, onClose }: { view: GuildView; userI
   const assignable = live.roles.filter(
     (r) => !r.is_everyone && (myTop === Number.POSITIVE_INFINITY || r.position < myTop),
   );
+  // The box shows the click at once; the server's answer confirms it (or the box goes back, with the error).
   const toggleRole = (role: Role, on: boolean) =>
     run(async () => {
-      await api(on ? 'PUT' : 'DELETE', `/api/guilds/${live.guild.id}/members/${userId}/roles/${role.id}`);
+      setPendingRoles((p) => ({ ...p, [role.id]: on }));
+      try {
+        await api(on ? 'PUT' : 'DELETE', `/api/guilds/${live.guild.id}/members/${userId}/roles/${role.id}`);
+      } finally {
+        setPendingRoles(({ [role.id]: _, ...rest }) => rest);
+      }
       upsertMember({ ...member, roles: on ? [...member.roles, role.id] : member.roles.filter((r) => r !== role.id) });
     });
   return (
@@ -481,7 +488,7 @@ export function MemberDialog({ view, userId, onClose }: { view: GuildView; userI
               <input
                 id={`member-role-${r.id}`}
                 type="checkbox"
-                checked={member.roles.includes(r.id)}
+                checked={pendingRoles[r.id] ?? member.roles.includes(r.id)}
                 disabled={busy}
                 onChange={(e) => void toggleRole(r, (e.currentTarget as HTMLInputElement).checked)}
               />
