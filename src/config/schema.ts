@@ -93,6 +93,8 @@ export const SETTINGS = {
   },
   /** Gateway heartbeat interval sent in `ready`; the idle timeout is two intervals (uWS rounds to 4 s). */
   gatewayHeartbeatMs: { env: 'VOICECHAT_GATEWAY_HEARTBEAT_MS', schema: int(4000, 600000), default: '30000' },
+  /** The built browser client served at `/`; empty = `dist/web` of this installation. */
+  webDir: { env: 'VOICECHAT_WEB_DIR', schema: optionalString, default: '' },
   metricsToken: { env: 'VOICECHAT_METRICS_TOKEN', schema: optionalString, default: '', secret: true },
   keyringPath: { env: 'VOICECHAT_KEYRING', schema: optionalString, default: '' },
   smtpUrl: { env: 'VOICECHAT_SMTP_URL', schema: url(['smtp:', 'smtps:']), default: '', secret: true },

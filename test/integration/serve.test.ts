@@ -69,7 +69,13 @@ describe('voicechat serve (real process)', () => {
 
     expect((await fetch(`${base}/ready`)).status).toBe(200);
 
-    const missing = await fetch(`${base}/nowhere`);
+    // The browser client built into dist/web is served at / with its own CSP.
+    const page = await fetch(`${base}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<div id="app"></div>');
+    expect(page.headers.get('content-security-policy')).toContain("require-trusted-types-for 'script'");
+
+    const missing = await fetch(`${base}/api/nowhere`);
     expect(missing.status).toBe(404);
     expect(await missing.json()).toEqual({ error: { code: 'NOT_FOUND', message: expect.any(String) } });
 
