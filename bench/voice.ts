@@ -1,0 +1,209 @@
+/**
+ * `npm run bench:voice`: what one mediasoup worker (one core) carries, and what a peer costs.
+ *
+ * 1. Capacity: one router on one worker; SPEAKERS producers fed with synthetic Opus-sized RTP
+ *    (100-byte payload every 20 ms, like 40 kbit/s Opus) from this process over PlainTransports;
+ *    listeners are PlainTransports that each consume every speaker (a room where everyone talks)
+ *    and deliver to a UDP socket here that counts packets. Each step adds listeners and measures,
+ *    for STEP_SECONDS, the worker's CPU (getResourceUsage) and the loss (packets that should have
+ *    arrived vs arrived), until the loss exceeds 1% or MAX_CONSUMERS is reached.
+ * 2. RSS per peer: PEERS users join one room through the voice service, each with a send and a recv
+ *    WebRtcTransport and every other peer's producer consumed by none (connection state only); the
+ *    worker's and this process's resident memory before and after, divided by PEERS.
+ *
+ * Join latency over the gateway comes with the signalling (phase 2).
+ * Env: BENCH_SPEAKERS (20), BENCH_STEP (100 consumers), BENCH_MAX_CONSUMERS (3000),
+ * BENCH_STEP_SECONDS (3), BENCH_PEERS (200).
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import type { types as ms } from 'mediasoup';
+import * as mediasoup from 'mediasoup';
+import { loadConfig } from '../src/config/index.js';
+import { createLogger } from '../src/logger.js';
+import { AUDIO_CODECS } from '../src/voice/room-directory.js';
+import { VoiceService } from '../src/voice/VoiceService.js';
+
+const SPEAKERS = Number(process.env.BENCH_SPEAKERS ?? 20);
+const STEP = Number(process.env.BENCH_STEP ?? 100);
+const MAX_CONSUMERS = Number(process.env.BENCH_MAX_CONSUMERS ?? 3000);
+const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 3);
+const PEERS = Number(process.env.BENCH_PEERS ?? 200);
+const PAYLOAD = 100;
+const PT = 100;
+
+const rssOf = (pid: number): number => {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : 0;
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const mib = (b: number) => (b / 1024 / 1024).toFixed(1);
+
+async function bind(): Promise<Socket> {
+  const s = createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
+  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
+  return s;
+}
+
+interface Step {
+  consumers: number;
+  listeners: number;
+  worker_cpu_pct: number;
+  bench_cpu_pct: number;
+  expected: number;
+  received: number;
+  loss_pct: number;
+}
+
+async function capacity(): Promise<Step[]> {
+  const worker = await mediasoup.createWorker({ logLevel: 'error' });
+  const router = await worker.createRouter({ mediaCodecs: AUDIO_CODECS });
+  const listen = { protocol: 'udp' as const, ip: '127.0.0.1' };
+
+  // Speakers: a comedia PlainTransport each, fed from one local socket per speaker.
+  const speakers: { socket: Socket; port: number; ssrc: number; seq: number; ts: number; producer: ms.Producer }[] = [];
+  for (let i = 0; i < SPEAKERS; i++) {
+    const transport = await router.createPlainTransport({ listenInfo: listen, rtcpMux: true, comedia: true });
+    const ssrc = 10_000 + i;
+    const producer = await transport.produce({
+      kind: 'audio',
+      rtpParameters: {
+        codecs: [{ mimeType: 'audio/opus', payloadType: PT, clockRate: 48000, channels: 2 }],
+        encodings: [{ ssrc }],
+      },
+    });
+    speakers.push({ socket: await bind(), port: transport.tuple.localPort, ssrc, seq: 0, ts: 0, producer });
+  }
+  const packet = Buffer.alloc(12 + PAYLOAD);
+  let ticks = 0;
+  const sendTick = () => {
+    ticks += 1;
+    for (const s of speakers) {
+      packet[0] = 0x80;
+      packet[1] = PT;
+      packet.writeUInt16BE(s.seq, 2);
+      packet.writeUInt32BE(s.ts >>> 0, 4);
+      packet.writeUInt32BE(s.ssrc, 8);
+      packet.fill(0xab, 12);
+      s.seq = (s.seq + 1) & 0xffff;
+      s.ts += 960;
+      s.socket.send(packet, s.port, '127.0.0.1');
+    }
+  };
+  const sender = setInterval(sendTick, 20);
+
+  let received = 0;
+  const listeners: Socket[] = [];
+  const addListener = async () => {
+    const socket = await bind();
+    socket.on('message', () => {
+      received += 1;
+    });
+    listeners.push(socket);
+    const transport = await router.createPlainTransport({ listenInfo: listen, rtcpMux: true, comedia: false });
+    await transport.connect({ ip: '127.0.0.1', port: socket.address().port });
+    for (const s of speakers) {
+      await transport.consume({ producerId: s.producer.id, rtpCapabilities: router.rtpCapabilities });
+    }
+  };
+
+  const steps: Step[] = [];
+  const perListener = SPEAKERS;
+  try {
+    while (listeners.length * perListener < MAX_CONSUMERS) {
+      const target = Math.ceil((listeners.length * perListener + STEP) / perListener);
+      while (listeners.length < target) await addListener();
+      await sleep(1000);
+      // Sent packets are counted at t0/t1, received ones 50 ms later (what was in flight).
+      const u0 = await worker.getResourceUsage();
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      const k0 = ticks;
+      await sleep(50);
+      const r0 = received;
+      await sleep(STEP_SECONDS * 1000 - 50);
+      const k1 = ticks;
+      const elapsed = performance.now() - t0;
+      const u1 = await worker.getResourceUsage();
+      const c1 = process.cpuUsage(c0);
+      await sleep(50);
+      const got = received - r0;
+      const expected = (k1 - k0) * SPEAKERS * listeners.length;
+      const step: Step = {
+        consumers: listeners.length * perListener,
+        listeners: listeners.length,
+        worker_cpu_pct: Math.round(((u1.ru_utime + u1.ru_stime - u0.ru_utime - u0.ru_stime) / elapsed) * 1000) / 10,
+        bench_cpu_pct: Math.round(((c1.user + c1.system) / 1000 / elapsed) * 1000) / 10,
+        expected,
+        received: got,
+        loss_pct: Math.max(0, Math.round((1 - got / expected) * 10000) / 100),
+      };
+      steps.push(step);
+      console.log(
+        `${String(step.consumers).padStart(6)} consumers  worker CPU ${String(step.worker_cpu_pct).padStart(5)}%  bench CPU ${String(step.bench_cpu_pct).padStart(5)}%  loss ${step.loss_pct}%`,
+      );
+      if (step.loss_pct > 1) break;
+    }
+  } finally {
+    clearInterval(sender);
+    for (const s of [...speakers.map((x) => x.socket), ...listeners]) s.close();
+    worker.close();
+  }
+  return steps;
+}
+
+async function rssPerPeer() {
+  const config = loadConfig({
+    env: { VOICECHAT_RTC_PORT: '0', VOICECHAT_RTC_LISTEN_IP: '127.0.0.1', VOICECHAT_RTC_WORKERS: '1' },
+  });
+  const voice = VoiceService.create({ config, logger: createLogger('error') });
+  await voice.start();
+  const pid = voice.pool?.slots()[0]?.worker.pid as number;
+  global.gc?.();
+  const w0 = rssOf(pid);
+  const n0 = process.memoryUsage().rss;
+  for (let i = 0; i < PEERS; i++) {
+    const user = `bench-${i}`;
+    await voice.join(user, 'bench-room');
+    await voice.createTransport(user, 'send');
+    await voice.createTransport(user, 'recv');
+  }
+  global.gc?.();
+  await sleep(200);
+  const w1 = rssOf(pid);
+  const n1 = process.memoryUsage().rss;
+  voice.close();
+  return {
+    peers: PEERS,
+    worker_rss_per_peer_bytes: Math.round((w1 - w0) / PEERS),
+    node_rss_per_peer_bytes: Math.round((n1 - n0) / PEERS),
+    worker_rss_bytes: w1,
+  };
+}
+
+const cpus = os.cpus();
+console.log(
+  `machine: ${cpus.length} × ${cpus[0]?.model ?? 'cpu'}, ${mib(os.totalmem())} MiB, load ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);
+console.log(`capacity: ${SPEAKERS} speakers, +${STEP} consumers per step, ${STEP_SECONDS} s per step`);
+const steps = await capacity();
+const ok = steps.filter((s) => s.loss_pct <= 1);
+const best = ok[ok.length - 1];
+console.log(`\nmax consumers on one worker with loss <= 1%: ${best?.consumers ?? 0}`);
+const rss = await rssPerPeer();
+console.log(
+  `RSS per peer (send + recv WebRtcTransport): worker ${(rss.worker_rss_per_peer_bytes / 1024).toFixed(1)} KiB, node ${(rss.node_rss_per_peer_bytes / 1024).toFixed(1)} KiB (${rss.peers} peers)`,
+);
+console.log(
+  JSON.stringify({
+    machine: { cpus: cpus.length, model: cpus[0]?.model },
+    speakers: SPEAKERS,
+    steps,
+    max_consumers: best?.consumers ?? 0,
+    rss,
+  }),
+);
