@@ -175,6 +175,23 @@ function ensureBuildPackages() {
 }
 
 /**
+ * libsrtp3's (mediasoup's fork) protect/unprotect calls take a separate output buffer and size_t*
+ * lengths; libsrtp2 2.5 works in place with an int* length. Protecting copies the packet into the
+ * encrypt buffer first (it has room for the SRTP trailer), as libsrtp3 did into its output buffer.
+ */
+function srtpInPlace(fn, buffer, lenVar) {
+  const copy = buffer === 'encryptBuffer' ? 'std::memcpy(encryptBuffer, *data, *len);\n\t\t' : '';
+  return {
+    why: `libsrtp2's ${fn} works in place with an int* length`,
+    file: 'src/RTC/SrtpSession.cpp',
+    find: new RegExp(
+      String.raw`const srtp_err_status_t err = ${fn}\(\s*/\*srtp_t ctx\*/ this->session,[^;]*?std::addressof\(${lenVar}\)(,\s*/\*size_t mki_index\*/ 0)?\);`,
+    ),
+    replace: `${copy}int inPlaceLen = static_cast<int>(*len);\n\t\tconst srtp_err_status_t err = ${fn}(this->session, ${buffer}, &inPlaceLen);\n\t\t${lenVar} = static_cast<size_t>(inPlaceLen);`,
+  };
+}
+
+/**
  * Source changes for Debian 12's libraries. Each must find its pattern: a different mediasoup version
  * fails loudly here instead of building something subtly wrong.
  */
@@ -203,34 +220,10 @@ const PATCHES = [
     find: 'srtp_stream_remove(',
     replace: 'srtp_remove_stream(',
   },
-  {
-    why: 'libsrtp2 protects in place with an int* length (libsrtp3: separate out buffer, size_t*)',
-    file: 'src/RTC/SrtpSession.cpp',
-    find: /const srtp_err_status_t err = srtp_protect\(\s*\/\*srtp_t ctx\*\/ this->session,\s*\/\*const uint8_t\* rtp\*\/ \*data,\s*\/\*size_t rtp_len\*\/ \*len,\s*\/\*uint8_t\* srtp\*\/ encryptBuffer,\s*\/\*size_t\* srtp_len\*\/ std::addressof\(encryptLen\),\s*\/\*size_t mki_index\*\/ 0\);/,
-    replace:
-      'std::memcpy(encryptBuffer, *data, *len);\n\t\tint protectLen = static_cast<int>(*len);\n\t\tconst srtp_err_status_t err = srtp_protect(this->session, encryptBuffer, &protectLen);\n\t\tencryptLen = static_cast<size_t>(protectLen);',
-  },
-  {
-    why: 'libsrtp2 unprotects in place with an int* length',
-    file: 'src/RTC/SrtpSession.cpp',
-    find: /const srtp_err_status_t err = srtp_unprotect\(\s*\/\*srtp_t ctx\*\/ this->session,\s*\/\*const uint8_t\* srtp\*\/ data,\s*\/\*size_t srtp_len\*\/ \*len,\s*\/\*uint8_t\* rtp\*\/ data,\s*\/\*size_t\* rtp_len\*\/ std::addressof\(decryptLen\)\);/,
-    replace:
-      'int unprotectLen = static_cast<int>(*len);\n\t\tconst srtp_err_status_t err = srtp_unprotect(this->session, data, &unprotectLen);\n\t\tdecryptLen = static_cast<size_t>(unprotectLen);',
-  },
-  {
-    why: 'libsrtp2 protects RTCP in place with an int* length',
-    file: 'src/RTC/SrtpSession.cpp',
-    find: /const srtp_err_status_t err = srtp_protect_rtcp\(\s*\/\*srtp_t ctx\*\/ this->session,\s*\/\*const uint8_t\* rtcp\*\/ \*data,\s*\/\*size_t rtcp_len\*\/ \*len,\s*\/\*uint8_t\* srtcp\*\/ encryptBuffer,\s*\/\*size_t\* srtcp_len\*\/ std::addressof\(encryptLen\),\s*\/\*size_t mki_index\*\/ 0\);/,
-    replace:
-      'std::memcpy(encryptBuffer, *data, *len);\n\t\tint protectLen = static_cast<int>(*len);\n\t\tconst srtp_err_status_t err = srtp_protect_rtcp(this->session, encryptBuffer, &protectLen);\n\t\tencryptLen = static_cast<size_t>(protectLen);',
-  },
-  {
-    why: 'libsrtp2 unprotects RTCP in place with an int* length',
-    file: 'src/RTC/SrtpSession.cpp',
-    find: /const srtp_err_status_t err = srtp_unprotect_rtcp\(\s*\/\*srtp_t ctx\*\/ this->session,\s*\/\*const uint8_t\* srtcp\*\/ data,\s*\/\*size_t srtcp_len\*\/ \*len,\s*\/\*uint8_t\* rtcp\*\/ data,\s*\/\*size_t\* rtcp_len\*\/ std::addressof\(decryptLen\)\);/,
-    replace:
-      'int unprotectLen = static_cast<int>(*len);\n\t\tconst srtp_err_status_t err = srtp_unprotect_rtcp(this->session, data, &unprotectLen);\n\t\tdecryptLen = static_cast<size_t>(unprotectLen);',
-  },
+  srtpInPlace('srtp_protect', 'encryptBuffer', 'encryptLen'),
+  srtpInPlace('srtp_unprotect', 'data', 'decryptLen'),
+  srtpInPlace('srtp_protect_rtcp', 'encryptBuffer', 'encryptLen'),
+  srtpInPlace('srtp_unprotect_rtcp', 'data', 'decryptLen'),
   {
     why: "mediasoup bug: BIO_CB_RETURN is OR-ed with the operation, so `==` is never true and every BIO ctrl query answers 1; Debian's OpenSSL (kTLS) then never allocates its write buffer and the worker dies with SIGSEGV on a real client's first DTLS record",
     file: 'src/RTC/DtlsTransport.cpp',
@@ -431,6 +424,12 @@ async function main() {
     problems.push(`source build: ${e.message}`);
   }
   throw new Error(problems.join('\n') || 'no route produced a worker');
+}
+
+// `--patch DIR`: only apply the source patches to a copy of worker/ (to inspect or debug them).
+if (process.argv[2] === '--patch') {
+  applyPatches(path.resolve(process.argv[3] ?? '.'));
+  process.exit(0);
 }
 
 main().catch((e) => {

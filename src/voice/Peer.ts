@@ -173,7 +173,8 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.#producers.set(producer.id, producer);
     producer.observer.once('close', () => {
       this.#producers.delete(producer.id);
-      if (!this.#closed) this.emit('producer-closed', { producerId: producer.id });
+      // Also while the peer closes: the others learn of each producer before the peer's departure.
+      this.emit('producer-closed', { producerId: producer.id });
     });
     return producer.id;
   }
@@ -240,7 +241,7 @@ export class Peer extends EventEmitter<PeerEvents> {
   close(reason: LeaveReason): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const { transport } of this.#transports.values()) transport.close();
+    for (const { transport } of [...this.#transports.values()]) transport.close();
     this.#transports.clear();
     this.#producers.clear();
     this.#consumers.clear();

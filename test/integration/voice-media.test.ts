@@ -63,6 +63,17 @@ describe('voice rooms with real WebRTC clients', () => {
     expect(level).toBeGreaterThan(500);
     expect(bob.states()).toEqual({ recv: 'connected' });
 
+    // Mute pauses Alice's producer in the worker: after the decoder's concealment fades, Bob hears
+    // nothing; unmuted, the tone is back. Others are told of the state either way.
+    await voice.setMuted('alice', true);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await bob.loudestDuring(consumerId, 500)).toBeLessThan(100);
+    await voice.setMuted('alice', false);
+    expect(await bob.heard(consumerId)).toBeGreaterThan(500);
+    expect(
+      events.filter((e) => e.type === 'state-update').map((e) => (e.data as { state: { muted: boolean } }).state.muted),
+    ).toEqual([true, false]);
+
     // Server-side counters and the worker's own view agree: 2 peers, 2 transports, 1 producer, 1 consumer.
     expect(voice.stats()).toEqual({ rooms: 1, peers: 2, transports: 2, producers: 1, consumers: 1 });
     const slot = voice.pool?.slots()[0];

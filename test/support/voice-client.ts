@@ -155,6 +155,13 @@ export class VoiceTestClient {
     );
   }
 
+  /** Waits `ms`, then says how loud the consumer got meanwhile (PLC fades to ~0 when RTP stops). */
+  async loudestDuring(consumerId: string, ms: number): Promise<number> {
+    this.loudness.set(consumerId, 0);
+    await new Promise((r) => setTimeout(r, ms));
+    return this.loudness.get(consumerId) ?? 0;
+  }
+
   /** The connection state of the client's transports ('connected' once ICE + DTLS are up). */
   states(): { send?: string; recv?: string } {
     return { send: this.#send?.connectionState, recv: this.#recv?.connectionState };
