@@ -5,12 +5,12 @@
  *    (100-byte payload every 20 ms, like 40 kbit/s Opus) from this process over PlainTransports;
  *    listeners are PlainTransports that each consume every speaker (a room where everyone talks)
  *    and deliver to a UDP socket here that counts packets. Each step adds listeners and measures,
- *    for STEP_SECONDS, the worker's CPU (getResourceUsage) and the end-to-end loss (packets sent ×
- *    listeners vs packets received here), until the loss exceeds 1% or MAX_CONSUMERS is reached.
- *    The sender keeps a true 50 packets/s per speaker (a late timer catches up). On a shared
- *    machine the loss includes this process's own sockets overflowing while it waits for a core.
- *    (The worker's own packet counters were tried: reading 1000+ consumer stats takes long enough
- *    under load to skew the window, so they are not used.)
+ *    for STEP_SECONDS, the worker's CPU (getResourceUsage), its loss (its own packet counters:
+ *    producers' received × listeners vs consumers' sent, read with the speakers stopped and the
+ *    pipes drained) and the delivered loss (sent here × listeners vs received here), until the
+ *    worker's loss exceeds 1% or MAX_CONSUMERS is reached. The sender keeps a true 50 packets/s per
+ *    speaker (a late timer catches up). On a shared machine the delivered loss includes this
+ *    process's own sockets overflowing while it waits for a core, so it is reported, not a limit.
  * 2. RSS per peer: PEERS users join one room through the voice service, each with a send and a recv
  *    WebRtcTransport and every other peer's producer consumed by none (connection state only); the
  *    worker's and this process's resident memory before and after, divided by PEERS.
@@ -57,8 +57,10 @@ interface Step {
   bench_cpu_pct: number;
   /** RTP packets per second delivered by the worker (what the CPU figure pays for). */
   pps_out: number;
-  /** Packets sent to the producers × listeners that did not arrive. */
+  /** Packets the worker received but did not forward to every listener (its own counters). */
   loss_pct: number;
+  /** Packets this process sent × listeners that did not come back to it. */
+  delivered_loss_pct: number;
 }
 
 async function capacity(): Promise<Step[]> {
@@ -81,10 +83,12 @@ async function capacity(): Promise<Step[]> {
     speakers.push({ socket: await bind(), port: transport.tuple.localPort, ssrc, seq: 0, ts: 0, producer });
   }
   let ticks = 0;
-  const started = performance.now();
+  let started = performance.now();
+  let sending = true;
   // Every 20 ms of wall time is one packet per speaker; a late timer catches up (a busy machine
   // delays timers, and a slower sender would flatter the worker).
   const sendDue = () => {
+    if (!sending) return;
     const due = Math.floor((performance.now() - started) / 20);
     for (let n = 0; ticks < due && n < 10; n++) sendTick();
   };
@@ -105,6 +109,22 @@ async function capacity(): Promise<Step[]> {
     }
   };
   const sender = setInterval(sendDue, 5);
+
+  /** Stops the speakers and lets what is in flight arrive, so counters can be read at rest. */
+  const quiesce = async () => {
+    sending = false;
+    await sleep(300);
+  };
+  const resume = () => {
+    started = performance.now() - ticks * 20;
+    sending = true;
+  };
+  type Stat = { type: string; packetCount: number };
+  const sum = async (items: { getStats(): Promise<Stat[]> }[], type: string) =>
+    (await Promise.all(items.map((i) => i.getStats()))).reduce(
+      (n, stats) => n + (stats.find((st) => st.type === type)?.packetCount ?? 0),
+      0,
+    );
 
   let received = 0;
   const listeners: Socket[] = [];
@@ -131,35 +151,42 @@ async function capacity(): Promise<Step[]> {
       const target = Math.ceil((listeners.length * perListener + STEP) / perListener);
       while (listeners.length < target) await addListener();
       await sleep(1000);
-      // Loss: packets this process sent × listeners vs packets it received (counted 50 ms later, for
-      // what was in flight). It is end to end: on a busy machine it includes our own sockets
-      // overflowing while this process waits for a core.
+      // Counters are read with the speakers stopped and the pipes drained, so nothing is in
+      // flight: worker loss = producers' received packets × listeners vs consumers' sent packets
+      // (the worker's own counters); delivered loss = what this process sent × listeners vs what
+      // it received (on a busy machine this includes our own sockets overflowing).
+      await quiesce();
+      const p0 = await sum(speakers.map((x) => x.producer) as never, 'inbound-rtp');
+      const s0 = await sum(consumers as never, 'outbound-rtp');
+      const k0 = ticks;
+      const r0 = received;
       const u0 = await worker.getResourceUsage();
       const c0 = process.cpuUsage();
       const t0 = performance.now();
-      const k0 = ticks;
-      await sleep(50);
-      const r0 = received;
-      await sleep(STEP_SECONDS * 1000 - 50);
-      const k1 = ticks;
-      const elapsed = performance.now() - t0;
+      resume();
+      await sleep(STEP_SECONDS * 1000);
       const u1 = await worker.getResourceUsage();
       const c1 = process.cpuUsage(c0);
-      await sleep(50);
+      const elapsed = performance.now() - t0;
+      await quiesce();
+      const p1 = await sum(speakers.map((x) => x.producer) as never, 'inbound-rtp');
+      const s1 = await sum(consumers as never, 'outbound-rtp');
       const got = received - r0;
-      const expected = (k1 - k0) * SPEAKERS * listeners.length;
+      const expected = (ticks - k0) * SPEAKERS * listeners.length;
+      resume();
       const pct = (part: number, whole: number) => Math.max(0, Math.round((1 - part / whole) * 10000) / 100);
       const step: Step = {
         consumers: consumers.length,
         listeners: listeners.length,
         worker_cpu_pct: Math.round(((u1.ru_utime + u1.ru_stime - u0.ru_utime - u0.ru_stime) / elapsed) * 1000) / 10,
         bench_cpu_pct: Math.round(((c1.user + c1.system) / 1000 / elapsed) * 1000) / 10,
-        pps_out: Math.round(got / (elapsed / 1000)),
-        loss_pct: pct(got, expected),
+        pps_out: Math.round((s1 - s0) / (elapsed / 1000)),
+        loss_pct: pct(s1 - s0, (p1 - p0) * listeners.length),
+        delivered_loss_pct: pct(got, expected),
       };
       steps.push(step);
       console.log(
-        `${String(step.consumers).padStart(6)} consumers  worker CPU ${String(step.worker_cpu_pct).padStart(5)}%  ${String(step.pps_out).padStart(6)} pkt/s out  loss ${step.loss_pct}%  (bench CPU ${step.bench_cpu_pct}%)`,
+        `${String(step.consumers).padStart(6)} consumers  worker CPU ${String(step.worker_cpu_pct).padStart(5)}%  ${String(step.pps_out).padStart(6)} pkt/s out  worker loss ${step.loss_pct}%  delivered loss ${step.delivered_loss_pct}%  (bench CPU ${step.bench_cpu_pct}%)`,
       );
       if (step.loss_pct > 1) break;
     }
@@ -195,7 +222,8 @@ async function rssPerPeer() {
   return {
     peers: PEERS,
     worker_rss_per_peer_bytes: Math.round((w1 - w0) / PEERS),
-    node_rss_per_peer_bytes: Math.round((n1 - n0) / PEERS),
+    // Without --expose-gc the process's own RSS is GC noise; only the worker's is reported then.
+    node_rss_per_peer_bytes: global.gc ? Math.round((n1 - n0) / PEERS) : null,
     worker_rss_bytes: w1,
   };
 }
@@ -214,7 +242,7 @@ const best = ok[ok.length - 1];
 console.log(`\nmax consumers on one worker with loss <= 1%: ${best?.consumers ?? 0}`);
 const rss = await rssPerPeer();
 console.log(
-  `RSS per peer (send + recv WebRtcTransport): worker ${(rss.worker_rss_per_peer_bytes / 1024).toFixed(1)} KiB, node ${(rss.node_rss_per_peer_bytes / 1024).toFixed(1)} KiB (${rss.peers} peers)`,
+  `RSS per peer (send + recv WebRtcTransport): worker ${(rss.worker_rss_per_peer_bytes / 1024).toFixed(1)} KiB, node ${rss.node_rss_per_peer_bytes === null ? 'n/a (NODE_OPTIONS=--expose-gc)' : `${(rss.node_rss_per_peer_bytes / 1024).toFixed(1)} KiB`} (${rss.peers} peers)`,
 );
 console.log(
   JSON.stringify({
