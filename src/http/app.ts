@@ -79,7 +79,8 @@ export function createHttpApp(ctx: AppContext, modules: RouteModule[]): ExpressA
         res.status(503).json({ status: 'not_ready', reason: 'migrations pending', pending: status.pending });
         return;
       }
-      res.json({ status: 'ready' });
+      // Voice being unavailable does not make the node unready (text chat works); it says why.
+      res.json({ status: 'ready', voice: ctx.voice.status });
     } catch (err) {
       ctx.logger.warn({ err }, 'readiness check failed');
       res.status(503).json({ status: 'not_ready', reason: 'database unreachable' });
