@@ -43,7 +43,7 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 
 # Build from this checkout if needed, then install the app (production dependencies only).
-if [ ! -f "$SRC/dist/commands/serve.js" ]; then
+if [ ! -f "$SRC/dist/commands/serve.js" ] || [ ! -f "$SRC/dist/web/index.html" ]; then
   say "building"
   (cd "$SRC" && npm run build >/dev/null)
 fi

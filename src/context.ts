@@ -17,6 +17,7 @@ import type { Logger } from './logger.js';
 import type { MessageInserter } from './messages/repo.js';
 import type { Metrics } from './metrics.js';
 import type { RateLimits } from './ratelimit/index.js';
+import type { VoiceService } from './voice/VoiceService.js';
 
 export interface AppContext {
   config: Config;
@@ -37,4 +38,6 @@ export interface AppContext {
   dummyPassword: DummyPassword;
   /** SMTP for password-reset mail, when configured. */
   mailer: Mailer | undefined;
+  /** Voice rooms on the mediasoup worker pool (started by `start()`; may be unavailable). */
+  voice: VoiceService;
 }

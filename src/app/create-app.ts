@@ -24,11 +24,14 @@ import { channelRoutes } from '../http/routes/channels.js';
 import { guildRoutes } from '../http/routes/guilds.js';
 import { messageRoutes } from '../http/routes/messages.js';
 import { uploadRoutes } from '../http/routes/uploads.js';
+import { voiceRoutes } from '../http/routes/voice.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createMessageWriter } from '../messages/repo.js';
 import { createMetrics } from '../metrics.js';
 import { listen } from '../net/uws.js';
 import { RateLimits } from '../ratelimit/index.js';
+import { registerVoiceMetrics } from '../voice/metrics.js';
+import { VoiceService } from '../voice/VoiceService.js';
 
 export interface CreateAppOptions {
   logger?: Logger;
@@ -48,7 +51,7 @@ export interface VoiceChatApp {
   stop(): Promise<void>;
 }
 
-const routeModules: RouteModule[] = [authRoutes, guildRoutes, channelRoutes, messageRoutes, uploadRoutes];
+const routeModules: RouteModule[] = [authRoutes, guildRoutes, channelRoutes, messageRoutes, uploadRoutes, voiceRoutes];
 
 /** Refuses to start when keys are missing/invalid or migrations are pending. */
 export async function createApp(config: Config, opts: CreateAppOptions = {}): Promise<VoiceChatApp> {
@@ -124,7 +127,9 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     messageWriter: createMessageWriter(db, dbOptions),
     dummyPassword,
     mailer: createMailer(config),
+    voice: VoiceService.create({ config, logger }),
   };
+  registerVoiceMetrics(ctx.metrics.registry, ctx.voice);
   const http = createHttpApp(ctx, routeModules);
   // `/ws` on the same uWS app (and port) as the REST API; registered before listen.
   const gateway = Gateway.attach(ctx, http);
@@ -137,6 +142,11 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     bus,
     gateway,
     async start() {
+      // Media first: the workers are running (or known to be unavailable) before clients arrive.
+      const voice = await ctx.voice.start();
+      if (voice.available) logger.info({ workers: voice.workers, rtc_port: config.rtcPort }, 'voice available');
+      else if (config.voice === 'off') logger.info({ reason: voice.reason }, 'voice unavailable');
+      else logger.warn({ reason: voice.reason }, 'voice unavailable: text chat only');
       const { port, close } = await listen(http, config.host, config.port);
       closeListener = close;
       logger.info({ port, host: config.host, dialect: ctx.dialect, tls: Boolean(config.tlsCert) }, 'listening');
@@ -146,6 +156,8 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
       stopped ??= (async () => {
         closeListener?.();
         gateway.close();
+        // After the sockets (nobody can join any more), before the database.
+        ctx.voice.close();
         await ctx.messageWriter.close();
         ctx.channelAccess.close();
         ctx.sessions.close();
