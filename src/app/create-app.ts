@@ -17,6 +17,7 @@ import { channelRoutes } from '../http/routes/channels.js';
 import { guildRoutes } from '../http/routes/guilds.js';
 import { messageRoutes } from '../http/routes/messages.js';
 import { uploadRoutes } from '../http/routes/uploads.js';
+import { NodeKeySync } from '../keys/node-sync.js';
 import { createLogger, type Logger } from '../logger.js';
 import { closeMessageWriter } from '../messages/repo.js';
 import { createMetrics } from '../metrics.js';
@@ -37,6 +38,8 @@ export interface VoiceChatApp {
   start(): Promise<{ port: number }>;
   /** Ordered, idempotent shutdown. */
   stop(): Promise<void>;
+  /** SIGHUP: re-reads the keyring file and re-applies the key activation state; false if not possible. */
+  reloadKeys(): Promise<boolean>;
 }
 
 const routeModules: RouteModule[] = [authRoutes, guildRoutes, channelRoutes, messageRoutes, uploadRoutes];
@@ -109,6 +112,18 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     limits,
     sessions: new SessionGuard({ db, keyring: () => ctx.keyring, bus }),
   };
+  // Key activation state from the database (rotation), applied before anything is served.
+  const keySync = await NodeKeySync.start({
+    db,
+    logger,
+    heartbeatMs: config.nodeHeartbeatMs,
+    base: keyring,
+    apply: (k) => {
+      ctx.keyring = k;
+    },
+    loadBase: () => loadKeyring(config),
+    ...(config.redisUrl ? { redis: { url: config.redisUrl, prefix: config.redisPrefix } } : {}),
+  });
   const http = createHttpApp(ctx, routeModules);
   // `/ws` on the same uWS app (and port) as the REST API; registered before listen.
   const gateway = Gateway.attach(ctx, http);
@@ -125,10 +140,19 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
       logger.info({ port, host: config.host, dialect: ctx.dialect, tls: Boolean(config.tlsCert) }, 'listening');
       return { port };
     },
+    async reloadKeys() {
+      try {
+        return await keySync.reload();
+      } catch (err) {
+        logger.error({ err }, 'keyring reload failed; keeping the current keys');
+        return false;
+      }
+    },
     stop() {
       stopped ??= (async () => {
         closeListener?.();
         gateway.close();
+        await keySync.close();
         await closeMessageWriter(db);
         await bus.close();
         redis?.disconnect();

@@ -92,47 +92,5 @@ export const recordActorAudit = (
 ): Promise<AuditRow> =>
   recordAudit(db, { action, userId: actor.userId, resourceType, resourceId, ip: actor.ip ?? null, metadata });
 
-export interface ChainVerification {
-  ok: boolean;
-  rows: number;
-  /** The first row that does not verify, and why. */
-  brokenAt?: number;
-  reason?: string;
-}
-
-/** Walks the whole chain in id order; detects edited, removed or reordered rows and a moved head. */
-export async function verifyAuditChain(db: Db, batch = 1000): Promise<ChainVerification> {
-  let prev = GENESIS_HASH;
-  let expectedId: number | undefined;
-  let count = 0;
-  let lastId = 0;
-  for (;;) {
-    const rows: AuditRow[] = await db('audit_log').where('id', '>', lastId).orderBy('id').limit(batch);
-    for (const r of rows) {
-      const id = Number(r.id);
-      const isCheckpoint = r.action === 'audit.checkpoint';
-      if (expectedId !== undefined && id !== expectedId && !isCheckpoint) {
-        return { ok: false, rows: count, brokenAt: id, reason: `row ${expectedId} is missing` };
-      }
-      // A retention checkpoint continues from the hash recorded in its prev_hash.
-      if (count === 0 && isCheckpoint) prev = r.prev_hash;
-      if (r.prev_hash !== prev) return { ok: false, rows: count, brokenAt: id, reason: 'previous hash does not match' };
-      if (rowHash(prev, r) !== r.hash) return { ok: false, rows: count, brokenAt: id, reason: 'row contents changed' };
-      prev = r.hash;
-      expectedId = id + 1;
-      lastId = id;
-      count++;
-    }
-    if (rows.length < batch) break;
-  }
-  const head = await db('audit_chain_head').where({ id: 1 }).first();
-  if (head && count > 0 && head.last_hash !== prev) {
-    return {
-      ok: false,
-      rows: count,
-      brokenAt: Number(head.last_id),
-      reason: 'rows after the last verified row were removed',
-    };
-  }
-  return { ok: true, rows: count };
-}
+/** The verifier lives in verify.ts; re-exported for existing callers. */
+export { type ChainVerification, verifyAuditChain } from './verify.js';
