@@ -17,6 +17,8 @@ import { channelRoutes } from '../http/routes/channels.js';
 import { guildRoutes } from '../http/routes/guilds.js';
 import { messageRoutes } from '../http/routes/messages.js';
 import { uploadRoutes } from '../http/routes/uploads.js';
+import { JOBS } from '../jobs/index.js';
+import { JobScheduler } from '../jobs/scheduler.js';
 import { NodeKeySync } from '../keys/node-sync.js';
 import { createLogger, type Logger } from '../logger.js';
 import { closeMessageWriter } from '../messages/repo.js';
@@ -129,6 +131,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
   const gateway = Gateway.attach(ctx, http);
 
   let closeListener: (() => void) | undefined;
+  let jobs: JobScheduler | undefined;
   let stopped: Promise<void> | undefined;
 
   return {
@@ -137,6 +140,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     async start() {
       const { port, close } = await listen(http, config.host, config.port);
       closeListener = close;
+      jobs = JobScheduler.start({ db, dialect: ctx.dialect, config, logger, metrics: ctx.metrics }, JOBS);
       logger.info({ port, host: config.host, dialect: ctx.dialect, tls: Boolean(config.tlsCert) }, 'listening');
       return { port };
     },
@@ -151,6 +155,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     stop() {
       stopped ??= (async () => {
         closeListener?.();
+        await jobs?.stop();
         gateway.close();
         await keySync.close();
         await closeMessageWriter(db);
