@@ -124,10 +124,7 @@ describe('voicechat audit', () => {
     );
     expect(checks.find((c) => c.check === 'keyring file')?.level).toBe('ok');
     expect(checks.find((c) => c.check === 'tls / proxy')?.level).toBe('ok');
-    expect(checks.find((c) => c.check === 'registration')).toMatchObject({
-      level: 'warn',
-      detail: expect.stringMatching(/^open/),
-    });
+    expect(checks.find((c) => c.check === 'registration')).toMatchObject({ level: 'ok', detail: 'invite' });
     expect(checks.find((c) => c.check === 'audit chain')?.level).toBe('ok');
     // Test keyrings carry no staged key: warned, not failed.
     expect(checks.find((c) => c.check === 'mfa staged key')?.level).toBe('warn');
