@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Args, Flags } from '@oclif/core';
 import { ArchiveError, RestoreRefused, restore } from '../src/backup/service.js';
@@ -37,6 +38,7 @@ Moving from SQLite to Postgres: stop the server, \`voicechat backup FILE --inclu
     const config = this.loadConfig(flags.config, overrides);
     const sqliteFile =
       flags['data-dir'] && !flags['database-url'] ? path.join(config.dataDir, 'voicechat.db') : config.sqliteFile;
+    if (!existsSync(args.file)) throw new CliError(`cannot read ${args.file}: no such file`, EXIT.notFound);
     const bar = progressBar(flags.json);
     let result: Awaited<ReturnType<typeof restore>>;
     try {
