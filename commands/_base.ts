@@ -5,7 +5,7 @@
 import { Command, Errors, Flags } from '@oclif/core';
 import { type Config, loadConfig } from '../src/config/index.js';
 import type { SettingKey } from '../src/config/schema.js';
-import { createDb, type Db } from '../src/db/knex.js';
+import { createDb, type Db, dbOptionsOf } from '../src/db/knex.js';
 import { migrationStatus } from '../src/db/migrator.js';
 import { AppError, ConfigError } from '../src/errors.js';
 import { SetupError } from '../src/setup/initialise.js';
@@ -53,7 +53,7 @@ export abstract class BaseCommand extends Command {
     fn: (db: Db) => Promise<T>,
     opts: { allowPending?: boolean } = {},
   ): Promise<T> {
-    const db = createDb({ dialect: config.dialect, sqliteFile: config.sqliteFile, databaseUrl: config.databaseUrl });
+    const db = createDb(dbOptionsOf(config));
     try {
       let pending: string[];
       try {

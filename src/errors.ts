@@ -66,7 +66,11 @@ export const errors = {
     new AppError('RATE_LIMITED', 429, 'Too many requests; try again later.', {
       headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
     }),
-  unavailable: (message = 'The service is not ready.') => new AppError('UNAVAILABLE', 503, message),
+  /** 503: a temporary condition (shutdown, a database lock held past its wait budget); retry later. */
+  unavailable: (message = 'The service is temporarily unavailable.', retryAfterSeconds = 1) =>
+    new AppError('SERVICE_UNAVAILABLE', 503, message, {
+      headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
+    }),
   internal: () => new AppError('INTERNAL', 500, 'An internal error occurred.'),
 };
 

@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import { SessionGuard } from '../auth/session-guard.js';
 import type { Config } from '../config/index.js';
 import { type Keyring, loadKeyring } from '../crypto/keyring.js';
-import { createDb, type Db, dialectOf } from '../db/knex.js';
+import { createDb, type Db, dbOptionsOf, dialectOf } from '../db/knex.js';
 import { migrationStatus } from '../db/migrator.js';
 import { ConfigError } from '../errors.js';
 import { type EventBus, LocalEventBus } from '../events/bus.js';
@@ -50,8 +50,7 @@ const routeModules: RouteModule[] = [authRoutes, guildRoutes, channelRoutes, mes
 export async function createApp(config: Config, opts: CreateAppOptions = {}): Promise<VoiceChatApp> {
   const logger = opts.logger ?? createLogger(config.logLevel);
   const keyring = opts.keyring ?? loadKeyring(config);
-  const db =
-    opts.db ?? createDb({ dialect: config.dialect, sqliteFile: config.sqliteFile, databaseUrl: config.databaseUrl });
+  const db = opts.db ?? createDb(dbOptionsOf(config));
   const ownsDb = !opts.db;
   try {
     const status = await migrationStatus(db);

@@ -71,6 +71,8 @@ export const SETTINGS = {
     schema: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 of [A-Za-z0-9_.-]'),
     default: 'vc',
   },
+  /** How long a SQLite write waits for another connection's lock before answering 503 (SQLite only). */
+  sqliteBusyTimeoutMs: { env: 'VOICECHAT_SQLITE_BUSY_TIMEOUT_MS', schema: int(50, 60000), default: '5000' },
   uploadMaxBytes: { env: 'VOICECHAT_UPLOAD_MAX_BYTES', schema: int(1, 104857600), default: '52428800' },
   logLevel: {
     env: 'VOICECHAT_LOG_LEVEL',

@@ -1,6 +1,7 @@
 /**
  * Driver errors → domain errors, in one place for both dialects: unique violation → CONFLICT,
- * check / not-null / foreign-key violation → VALIDATION_FAILED naming the constraint (never the value).
+ * check / not-null / foreign-key violation → VALIDATION_FAILED naming the constraint (never the value),
+ * a SQLite lock held past its wait budget → 503 SERVICE_UNAVAILABLE with Retry-After (never a 500).
  */
 import { type AppError, errors } from '../errors.js';
 
@@ -16,6 +17,8 @@ export function translateDbError(e: unknown): AppError | undefined {
   const err = e as DriverError;
   const code = err.code ?? '';
   const message = err.message ?? '';
+  // Another connection held the SQLite write lock past busy_timeout: temporary, so 503 + Retry-After.
+  if (code.startsWith('SQLITE_BUSY')) return errors.unavailable('The database is busy; try again shortly.');
   // SQLite (better-sqlite3): codes like SQLITE_CONSTRAINT_UNIQUE, message names the constraint.
   if (code.startsWith('SQLITE_CONSTRAINT')) {
     if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {

@@ -2,6 +2,11 @@
  * The knex factory: SQLite (better-sqlite3, the embedded default) or Postgres. SQLite connections get
  * WAL, foreign keys, a busy timeout, synchronous=FULL and a `regexp` function so CHECK constraints
  * use the same regular expressions as Postgres.
+ *
+ * SQLite transactions begin IMMEDIATE: they take the write lock up front, so a competing writer (the
+ * message writer thread's connection, a CLI process) makes them wait out `busy_timeout` at BEGIN.
+ * A deferred transaction that read first and then wanted to write could not wait: its snapshot would
+ * be stale, and SQLite answers SQLITE_BUSY at once instead (issue 8, docs/decisions.md).
  */
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -9,12 +14,14 @@ import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import knexFactory, { type Knex } from 'knex';
 
+const requireCjs = createRequire(import.meta.url);
+
 let pgTypesSet = false;
 /** bigint columns (our epoch-millisecond timestamps, bitfields) come back as numbers, as on SQLite. */
 function preparePg(): void {
   if (pgTypesSet) return;
   // pg is loaded only for Postgres installs (the SQLite default never needs it).
-  const pg = createRequire(import.meta.url)('pg') as typeof import('pg');
+  const pg = requireCjs('pg') as typeof import('pg');
   pg.types.setTypeParser(20, (v: string) => Number.parseInt(v, 10));
   pgTypesSet = true;
 }
@@ -27,16 +34,38 @@ export interface DbOptions {
   sqliteFile?: string;
   databaseUrl?: string;
   poolMax?: number;
+  /** How long a SQLite statement waits for another connection's write lock before SQLITE_BUSY. */
+  sqliteBusyTimeoutMs?: number;
 }
+
+export const SQLITE_BUSY_TIMEOUT_MS = 5000;
+
+/** The database options a loaded configuration asks for. */
+export const dbOptionsOf = (config: {
+  dialect: Dialect;
+  sqliteFile: string;
+  databaseUrl: string | undefined;
+  sqliteBusyTimeoutMs: number;
+}): DbOptions => ({
+  dialect: config.dialect,
+  sqliteFile: config.sqliteFile,
+  ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}),
+  sqliteBusyTimeoutMs: config.sqliteBusyTimeoutMs,
+});
+
+/** The pragmas of every SQLite connection we open (the main pool's and the message writer's). */
+export const sqlitePragmas = (busyTimeoutMs = SQLITE_BUSY_TIMEOUT_MS): string[] => [
+  'journal_mode = WAL',
+  'foreign_keys = ON',
+  `busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`,
+  'synchronous = FULL',
+];
 
 const regexCache = new Map<string, RegExp>();
 
 /** Registers what our schema needs on one SQLite connection. */
-export function prepareSqliteConnection(conn: BetterSqlite3.Database): void {
-  conn.pragma('journal_mode = WAL');
-  conn.pragma('foreign_keys = ON');
-  conn.pragma('busy_timeout = 5000');
-  conn.pragma('synchronous = FULL');
+export function prepareSqliteConnection(conn: BetterSqlite3.Database, busyTimeoutMs?: number): void {
+  for (const pragma of sqlitePragmas(busyTimeoutMs)) conn.pragma(pragma);
   // `X REGEXP Y` calls regexp(Y, X). Deterministic so it may appear in CHECK constraints.
   conn.function('regexp', { deterministic: true }, (pattern: unknown, value: unknown) => {
     if (value === null || value === undefined) return null;
@@ -47,6 +76,31 @@ export function prepareSqliteConnection(conn: BetterSqlite3.Database): void {
     }
     return re.test(String(value)) ? 1 : 0;
   });
+}
+
+type KnexClientClass = new (config: Knex.Config) => { transaction(...args: unknown[]): unknown };
+
+let immediateClient: KnexClientClass | undefined;
+/** better-sqlite3's knex client, except that top-level transactions start with BEGIN IMMEDIATE. */
+function sqliteClient(): KnexClientClass {
+  if (immediateClient) return immediateClient;
+  // knex exposes no public hook for the BEGIN statement; these are its own dialect classes.
+  const BetterSqliteClient = requireCjs('knex/lib/dialects/better-sqlite3') as KnexClientClass;
+  const SqliteTransaction = requireCjs('knex/lib/dialects/sqlite3/execution/sqlite-transaction') as new (
+    ...args: unknown[]
+  ) => { query(conn: unknown, sql: string): Promise<unknown> };
+  class ImmediateTransaction extends SqliteTransaction {
+    begin(conn: unknown) {
+      return this.query(conn, 'BEGIN IMMEDIATE;');
+    }
+  }
+  class ImmediateClient extends BetterSqliteClient {
+    override transaction(...args: unknown[]) {
+      return new ImmediateTransaction(this, ...args);
+    }
+  }
+  immediateClient = ImmediateClient;
+  return immediateClient;
 }
 
 export function createDb(opts: DbOptions): Db {
@@ -60,8 +114,8 @@ export function createDb(opts: DbOptions): Db {
   }
   const file = opts.sqliteFile as string;
   if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  return knexFactory({
-    client: 'better-sqlite3',
+  const db = knexFactory({
+    client: sqliteClient() as unknown as typeof Knex.Client,
     connection: { filename: file },
     useNullAsDefault: true,
     pool: {
@@ -69,7 +123,7 @@ export function createDb(opts: DbOptions): Db {
       max: 1,
       afterCreate: (conn: BetterSqlite3.Database, done: (err: Error | null, conn: unknown) => void) => {
         try {
-          prepareSqliteConnection(conn);
+          prepareSqliteConnection(conn, opts.sqliteBusyTimeoutMs);
           done(null, conn);
         } catch (e) {
           done(e as Error, conn);
@@ -77,7 +131,14 @@ export function createDb(opts: DbOptions): Db {
       },
     },
   });
+  sqliteSettings.set(db, { file, busyTimeoutMs: opts.sqliteBusyTimeoutMs ?? SQLITE_BUSY_TIMEOUT_MS });
+  return db;
 }
+
+const sqliteSettings = new WeakMap<Db, { file: string; busyTimeoutMs: number }>();
+
+/** The file and lock-wait budget of a SQLite database made by createDb (for a second connection to it). */
+export const sqliteSettingsOf = (db: Db): { file: string; busyTimeoutMs: number } | undefined => sqliteSettings.get(db);
 
 export const dialectOf = (db: Db): Dialect => (db.client.config.client === 'pg' ? 'pg' : 'sqlite');
 

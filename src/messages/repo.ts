@@ -1,6 +1,6 @@
 /** Storage of messages and their attachment links: the only knex user of the messages feature. */
 import type { Knex } from 'knex';
-import { type Db, dialectOf } from '../db/knex.js';
+import { type Db, dialectOf, sqliteSettingsOf } from '../db/knex.js';
 import type { AttachmentRow, MessageRow } from './presenter.js';
 import { SqliteMessageWriter } from './sqlite-writer.js';
 
@@ -150,9 +150,11 @@ const writers = new WeakMap<Db, MessageInserter>();
 export function messageWriter(db: Db): MessageInserter {
   let w = writers.get(db);
   if (!w) {
-    const file = (db.client.config.connection as { filename?: string } | undefined)?.filename;
+    const sqlite = dialectOf(db) === 'sqlite' ? sqliteSettingsOf(db) : undefined;
     w =
-      dialectOf(db) === 'sqlite' && file && file !== ':memory:' ? new SqliteMessageWriter(file) : new MessageWriter(db);
+      sqlite && sqlite.file !== ':memory:'
+        ? new SqliteMessageWriter(sqlite.file, { busyTimeoutMs: sqlite.busyTimeoutMs })
+        : new MessageWriter(db);
     writers.set(db, w);
   }
   return w;

@@ -10,16 +10,14 @@
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import { sqlitePragmas } from '../db/knex.js';
 import type { MessageRow } from './presenter.js';
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const db = new Database(workerData.file);
-db.pragma('journal_mode = WAL');
-db.pragma('foreign_keys = ON');
-db.pragma('busy_timeout = 5000');
-db.pragma('synchronous = FULL');
+for (const pragma of workerData.pragmas) db.pragma(pragma);
 db.function('regexp', { deterministic: true }, (p, v) => (v == null ? null : new RegExp(String(p), 'u').test(String(v)) ? 1 : 0));
 const insert = db.prepare('INSERT INTO messages (id, channel_id, author_id, content, encrypted, nonce, reply_to, created_at, edited_at, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
 const run = (r) => insert.run(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9]);
@@ -28,8 +26,10 @@ const one = db.transaction(run);
 parentPort.on('message', (m) => {
   if (m.close) { db.close(); parentPort.close(); return; }
   let errors = null;
-  try { all(m.rows); } catch {
-    errors = m.rows.map((r) => { try { one(r); return null; } catch (e) { return { code: e.code, message: e.message }; } });
+  try { all(m.rows); } catch (e) {
+    // A lock held past busy_timeout fails the whole batch alike; row by row would wait again per row.
+    if (String(e.code).startsWith('SQLITE_BUSY')) errors = m.rows.map(() => ({ code: e.code, message: e.message }));
+    else errors = m.rows.map((r) => { try { one(r); return null; } catch (e) { return { code: e.code, message: e.message }; } });
   }
   parentPort.postMessage({ id: m.id, errors });
 });
@@ -52,16 +52,22 @@ export class SqliteMessageWriter {
   readonly #file: string;
   #worker: Worker | undefined;
 
-  constructor(file: string, maxBatch = 512) {
+  readonly #busyTimeoutMs: number | undefined;
+
+  constructor(file: string, opts: { maxBatch?: number; busyTimeoutMs?: number } = {}) {
     this.#file = file;
-    this.#maxBatch = maxBatch;
+    this.#maxBatch = opts.maxBatch ?? 512;
+    this.#busyTimeoutMs = opts.busyTimeoutMs;
   }
 
   /** Starts the worker on first use, and again after it died (its in-flight callers were failed). */
   #ensureWorker(): Worker {
     if (this.#worker) return this.#worker;
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file: this.#file, driver } });
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { file: this.#file, driver, pragmas: sqlitePragmas(this.#busyTimeoutMs) },
+    });
     worker.unref();
     worker.on('message', (m: { id: number; errors: ({ code: string; message: string } | null)[] | null }) => {
       const batch = this.#inFlight.get(m.id) ?? [];

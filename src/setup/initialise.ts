@@ -8,7 +8,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSy
 import path from 'node:path';
 import { type Config, findConfigFile, formatEnvFile, loadConfig } from '../config/index.js';
 import { Keyring } from '../crypto/keyring.js';
-import { createDb, type Db, type Dialect, ping } from '../db/knex.js';
+import { createDb, type Db, type Dialect, dbOptionsOf, ping } from '../db/knex.js';
 import { migrateUp } from '../db/migrator.js';
 import { passwordSchema, usernameSchema } from '../users/schema.js';
 import { createUser } from '../users/service.js';
@@ -143,7 +143,7 @@ export async function initialise(opts: InitialiseOptions): Promise<InitialiseRes
   writeFileAtomic(configPath, text);
   Keyring.generate({ staged: true }).save(keyringFile);
 
-  const db: Db = createDb({ dialect: config.dialect, sqliteFile: config.sqliteFile, databaseUrl: config.databaseUrl });
+  const db: Db = createDb(dbOptionsOf(config));
   try {
     const migrationsApplied = await migrateUp(db);
     const result: InitialiseResult = { configPath, keyringFile, dataDir, dialect: config.dialect, migrationsApplied };

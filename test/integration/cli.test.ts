@@ -8,7 +8,7 @@ import MigrateDown from '../../commands/migrate/down.js';
 import MigrateStatus from '../../commands/migrate/status.js';
 import MigrateUp from '../../commands/migrate/up.js';
 import { loadConfig } from '../../src/config/index.js';
-import { createDb } from '../../src/db/knex.js';
+import { createDb, dbOptionsOf } from '../../src/db/knex.js';
 import { runCommand, spawnCli } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase, tempDir } from '../support/db.js';
 
@@ -96,7 +96,7 @@ describe('CLI', () => {
     expect(config.dialect).toBe(database.dialect);
     expect(config.keyringFile).toBe(keyringFile);
 
-    const db = createDb({ dialect: config.dialect, sqliteFile: config.sqliteFile, databaseUrl: config.databaseUrl });
+    const db = createDb(dbOptionsOf(config));
     try {
       const admin = await db('users').where({ username: 'admin' }).first();
       expect(Boolean(admin.is_admin)).toBe(true);

@@ -29,7 +29,12 @@ export async function ok(res: Promise<{ status: number; body: any }>, status = 2
   return r.body;
 }
 
-export async function joinGuild(server: TestServer, owner: TestUser, guildId: string, user: TestUser) {
+export async function joinGuild(
+  server: TestServer,
+  owner: Pick<TestUser, 'headers'>,
+  guildId: string,
+  user: Pick<TestUser, 'headers'>,
+) {
   const invite = await ok(api(server, 'POST', `/api/guilds/${guildId}/invites`, { user: owner, body: {} }), 201);
   await ok(api(server, 'POST', `/api/invites/${invite.code}/join`, { user }));
 }
