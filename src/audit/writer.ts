@@ -33,20 +33,15 @@ export interface AuditRow {
   hash: string;
 }
 
-/** The hashed part of a row: everything but the hashes themselves. */
+/**
+ * The hashed part of a row: everything but the hashes themselves, as canonical JSON (keys sorted).
+ * Spelled out for the fixed row shape rather than through canonicalJson: `audit --verify` hashes every
+ * row, and this is several times faster. A unit test holds it equal to canonicalJson.
+ */
 export function rowHash(prevHash: string, row: Omit<AuditRow, 'prev_hash' | 'hash'>): string {
+  const j = JSON.stringify;
   return sha256Hex(
-    prevHash +
-      canonicalJson({
-        id: Number(row.id),
-        user_id: row.user_id,
-        action: row.action,
-        resource_type: row.resource_type,
-        resource_id: row.resource_id,
-        ip_address: row.ip_address,
-        metadata: row.metadata,
-        created_at: Number(row.created_at),
-      }),
+    `${prevHash}{"action":${j(row.action)},"created_at":${j(Number(row.created_at))},"id":${j(Number(row.id))},"ip_address":${j(row.ip_address ?? null)},"metadata":${j(row.metadata ?? null)},"resource_id":${j(row.resource_id ?? null)},"resource_type":${j(row.resource_type ?? null)},"user_id":${j(row.user_id ?? null)}}`,
   );
 }
 

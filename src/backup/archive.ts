@@ -147,7 +147,19 @@ export type ArchiveEvent =
  * Reads an archive, checking every checksum as it goes; throws ArchiveError at the first problem
  * (including a missing manifest: a truncated archive). Events are handed to `onEvent` in order.
  */
-export async function readArchive(file: string, onEvent: (e: ArchiveEvent) => Promise<void> | void): Promise<Manifest> {
+/** Carries an error thrown by the caller's handler through the reader unchanged. */
+class HandlerFailure {
+  constructor(readonly cause: unknown) {}
+}
+
+export async function readArchive(file: string, handler: (e: ArchiveEvent) => Promise<void> | void): Promise<Manifest> {
+  const onEvent = async (e: ArchiveEvent) => {
+    try {
+      await handler(e);
+    } catch (err) {
+      throw new HandlerFailure(err);
+    }
+  };
   const gunzip = createGunzip();
   const input = createReadStream(file);
   let streamError: Error | undefined;
@@ -240,6 +252,7 @@ export async function readArchive(file: string, onEvent: (e: ArchiveEvent) => Pr
       }
     }
   } catch (e) {
+    if (e instanceof HandlerFailure) throw e.cause;
     if (e instanceof ArchiveError) throw e;
     throw new ArchiveError(`archive ${file} cannot be read: ${(streamError ?? (e as Error)).message}`);
   } finally {

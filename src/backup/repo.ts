@@ -148,7 +148,9 @@ export async function insertRows(
   columns: string[],
   rows: unknown[][],
 ): Promise<void> {
-  const per = Math.max(1, Math.floor(30000 / Math.max(1, columns.length)));
+  // Chunks stay below the bound-parameter limits (SQLite 32766, Postgres 65535) and, on SQLite, below
+  // 500 rows: knex writes a multi-row insert there as a compound SELECT (at most 500 terms).
+  const per = Math.max(1, Math.min(500, Math.floor(30000 / Math.max(1, columns.length))));
   for (let i = 0; i < rows.length; i += per) {
     const chunk = rows.slice(i, i + per).map((r) => Object.fromEntries(columns.map((c, j) => [c, r[j] ?? null])));
     await trx(table).insert(chunk);

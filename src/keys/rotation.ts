@@ -63,6 +63,8 @@ export interface PurposeOutcome {
   reencrypted: number;
   /** Values checked under the new key. */
   verified: number;
+  /** Wall time of this purpose's run (activation, re-encryption, verification, retirement). */
+  duration_ms?: number;
   /** Values per key id before the run (dry run and report). */
   by_key?: Record<string, number>;
   message?: string;
@@ -98,6 +100,7 @@ export async function rotateKeys(deps: RotationDeps, opts: RotateOptions): Promi
 
 async function rotatePurpose(deps: RotationDeps, opts: RotateOptions, purpose: KeyPurpose): Promise<PurposeOutcome> {
   const { db } = deps;
+  const t0 = performance.now();
   let state = await loadKeyState(db, deps.keyring);
   let rotation = await repo.runningRotation(db, purpose);
   const resumed = Boolean(rotation);
@@ -210,6 +213,7 @@ async function rotatePurpose(deps: RotationDeps, opts: RotateOptions, purpose: K
     to_key_id: to,
     reencrypted,
     verified,
+    duration_ms: Math.round(performance.now() - t0),
     ...(message ? { message } : {}),
   };
 }
