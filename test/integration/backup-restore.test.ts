@@ -15,6 +15,7 @@ import { createApp, type VoiceChatApp } from '../../src/app/create-app.js';
 import { loadConfig } from '../../src/config/index.js';
 import { sha256Hex } from '../../src/crypto/random.js';
 import { createDb, type Dialect } from '../../src/db/knex.js';
+import { newId } from '../../src/ids.js';
 import { createLogger } from '../../src/logger.js';
 import { bearer, register } from '../support/auth.js';
 import { runCommand } from '../support/cli.js';
@@ -114,6 +115,18 @@ describe('backup and restore', () => {
       messages,
       attachmentId,
     };
+
+    // Enough rows that restore needs several insert statements per table (SQLite takes ≤ 500 per insert).
+    const bulkChannel = newId();
+    await server.db('channels').insert({ id: bulkChannel, type: 'group_dm', position: 0, created_at: 1, updated_at: 1 });
+    const bulk = Array.from({ length: 1200 }, (_, i) => ({
+      id: newId(),
+      channel_id: bulkChannel,
+      author_id: u.id,
+      content: `bulk ${i}`,
+      created_at: Date.now(),
+    }));
+    for (let i = 0; i < bulk.length; i += 100) await server.db('messages').insert(bulk.slice(i, i + 100));
 
     archive = path.join(dir, 'drill.vcbak');
     // Online: the server keeps running (and writing) while the snapshot is taken.
@@ -216,6 +229,7 @@ describe('backup and restore', () => {
       keyring: { written: true },
     });
     expect(out.tables.users).toBe(1);
+    expect(out.tables.messages).toBeGreaterThanOrEqual(1202);
     await checkRestored(target.dataDir);
   });
 
