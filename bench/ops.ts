@@ -18,7 +18,6 @@ import { backup, restore } from '../src/backup/service.js';
 import { canonicalJson } from '../src/canonical-json.js';
 import { loadConfig } from '../src/config/index.js';
 import { Keyring } from '../src/crypto/keyring.js';
-import { createDb } from '../src/db/knex.js';
 import { newId } from '../src/ids.js';
 import { createTestDatabase, tempDir } from '../test/support/db.js';
 import { startNodeProcess } from '../test/support/nodes.js';

@@ -8,18 +8,11 @@ import type { AuditRow } from './writer.js';
 
 export { verifyAuditChain } from './verify.js';
 
-export interface AuditListing {
-  id: number;
-  user_id: string | null;
-  action: string;
-  resource_type: string | null;
-  resource_id: string | null;
-  ip_address: string | null;
+/** A row as the CLI shows it: metadata parsed, time as ISO-8601. */
+export type AuditListing = Omit<AuditRow, 'metadata' | 'created_at'> & {
   metadata: Record<string, unknown>;
   created_at: string;
-  prev_hash: string;
-  hash: string;
-}
+};
 
 export const presentAuditRow = (r: AuditRow): AuditListing => ({
   id: Number(r.id),

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Audit from '../../commands/audit.js';
 import { login, register } from '../support/auth.js';
 import { runCommand } from '../support/cli.js';
-import { writeConfig } from '../support/ops.js';
+import { writeServerConfig } from '../support/ops.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 describe('voicechat audit', () => {
@@ -14,10 +14,7 @@ describe('voicechat audit', () => {
 
   beforeAll(async () => {
     server = await startTestServer({ env: { VOICECHAT_LOG_LEVEL: 'warn', VOICECHAT_RATE_LIMIT_SCALE: '1000' } });
-    configPath = writeConfig(server.database.dir, {
-      VOICECHAT_DATA_DIR: server.database.dir,
-      VOICECHAT_DATABASE_URL: server.database.databaseUrl,
-      VOICECHAT_KEYRING: server.config.keyringFile,
+    configPath = writeServerConfig(server, {
       VOICECHAT_PUBLIC_URL: 'https://chat.example.org',
       VOICECHAT_TRUSTED_PROXIES: '127.0.0.1',
     });

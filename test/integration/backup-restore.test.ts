@@ -21,7 +21,7 @@ import { bearer, register } from '../support/auth.js';
 import { runCommand } from '../support/cli.js';
 import { createTestDatabase, TEST_DIALECT, type TestDatabase, tempDir } from '../support/db.js';
 import { api } from '../support/factories.js';
-import { writeConfig } from '../support/ops.js';
+import { writeServerConfig } from '../support/ops.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 const PNG = Buffer.from(
@@ -66,10 +66,7 @@ describe('backup and restore', () => {
   beforeAll(async () => {
     dir = tempDir('vc-backup-');
     server = await startTestServer({ env: { VOICECHAT_LOG_LEVEL: 'warn', VOICECHAT_RATE_LIMIT_SCALE: '1000' } });
-    configPath = writeConfig(server.database.dir, {
-      VOICECHAT_DATA_DIR: server.database.dir,
-      VOICECHAT_DATABASE_URL: server.database.databaseUrl,
-      VOICECHAT_KEYRING: server.config.keyringFile,
+    configPath = writeServerConfig(server, {
       VOICECHAT_REGISTRATION: 'open',
     });
     // A populated server, through the real API: MFA user, guild, messages, an upload.
@@ -118,7 +115,9 @@ describe('backup and restore', () => {
 
     // Enough rows that restore needs several insert statements per table (SQLite takes ≤ 500 per insert).
     const bulkChannel = newId();
-    await server.db('channels').insert({ id: bulkChannel, type: 'group_dm', position: 0, created_at: 1, updated_at: 1 });
+    await server
+      .db('channels')
+      .insert({ id: bulkChannel, type: 'group_dm', position: 0, created_at: 1, updated_at: 1 });
     const bulk = Array.from({ length: 1200 }, (_, i) => ({
       id: newId(),
       channel_id: bulkChannel,

@@ -24,7 +24,7 @@ import { createLogger } from '../../src/logger.js';
 import { newStorageName, uploadDir } from '../../src/uploads/storage.js';
 import { runCommand } from '../support/cli.js';
 import { api, createUser } from '../support/factories.js';
-import { writeConfig } from '../support/ops.js';
+import { writeServerConfig } from '../support/ops.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 const NOW = Date.now();
@@ -45,11 +45,7 @@ describe('scheduled jobs', () => {
     await server
       .db('channels')
       .insert({ id: channelId, type: 'group_dm', position: 0, created_at: NOW, updated_at: NOW });
-    configPath = writeConfig(server.database.dir, {
-      VOICECHAT_DATA_DIR: server.database.dir,
-      VOICECHAT_DATABASE_URL: server.database.databaseUrl,
-      VOICECHAT_KEYRING: server.config.keyringFile,
-    });
+    configPath = writeServerConfig(server);
   });
   afterAll(async () => {
     await server?.stop();

@@ -23,9 +23,10 @@ import {
   type SeededMegolm,
   seedMegolmSessions,
   seedMfaUsers,
-  startCli,
+  startCliClean,
   totpNow,
   writeConfig,
+  writeServerConfig,
 } from '../support/ops.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -124,11 +125,7 @@ describe('rotate-keys on a live server', () => {
   beforeAll(async () => {
     keyring = Keyring.generate({ staged: true });
     server = await startTestServer({ keyring, env: FAST });
-    configPath = writeConfig(server.database.dir, {
-      VOICECHAT_DATA_DIR: server.database.dir,
-      VOICECHAT_DATABASE_URL: server.database.databaseUrl,
-      VOICECHAT_KEYRING: server.config.keyringFile,
-    });
+    configPath = writeServerConfig(server);
     users = await seedMfaUsers(server.db, keyring, 1000);
     const owner = await server.db('users').first('id');
     megolm = await seedMegolmSessions(server.db, keyring, 1000, owner.id);
@@ -283,11 +280,7 @@ describe('rotate-keys killed mid-run', () => {
   beforeAll(async () => {
     keyring = Keyring.generate({ staged: true });
     server = await startTestServer({ keyring, env: FAST });
-    configPath = writeConfig(server.database.dir, {
-      VOICECHAT_DATA_DIR: server.database.dir,
-      VOICECHAT_DATABASE_URL: server.database.databaseUrl,
-      VOICECHAT_KEYRING: server.config.keyringFile,
-    });
+    configPath = writeServerConfig(server);
     users = await seedMfaUsers(server.db, keyring, 3000, 'crash');
   });
   afterAll(async () => {
@@ -296,7 +289,7 @@ describe('rotate-keys killed mid-run', () => {
 
   it('resumes after SIGKILL: every row readable throughout, then all under the new key, logins work', async () => {
     const to = keyring.staged('mfa')?.id as string;
-    const cli = startCli(['rotate-keys', '--config', configPath, '--purpose', 'mfa', '--batch', '20'], {});
+    const cli = startCliClean(['rotate-keys', '--config', configPath, '--purpose', 'mfa', '--batch', '20'], {});
     let row: any;
     for (;;) {
       row = await server.db('key_rotations').where({ purpose: 'mfa' }).first();

@@ -1,12 +1,9 @@
 /**
  * Operations fixtures: a populated database (MFA users, Megolm sessions) written through the same
- * crypto helpers the server uses, a config file for CLI child processes, and a spawned CLI whose
- * process the test controls (SIGKILL mid-rotation).
+ * crypto helpers the server uses, and config files for CLI commands run against a test server.
  */
-import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import argon2 from 'argon2';
 import { authenticator } from 'otplib';
 import { formatEnvFile } from '../../src/config/index.js';
@@ -14,7 +11,8 @@ import type { Keyring } from '../../src/crypto/keyring.js';
 import { sealMegolmSessionData } from '../../src/crypto/megolm.js';
 import type { Db } from '../../src/db/knex.js';
 import { newId, nowMs } from '../../src/ids.js';
-import { ROOT } from './cli.js';
+import { startCli } from './cli.js';
+import type { TestServer } from './server.js';
 
 export const OPS_PASSWORD = 'correct horse battery staple';
 /** One TOTP secret for every seeded user (each row's ciphertext is still bound to its user id). */
@@ -92,30 +90,17 @@ export function writeConfig(dir: string, values: Record<string, string>, name = 
   return file;
 }
 
-export interface CliProcess {
-  child: ChildProcessByStdio<null, Readable, Readable>;
-  done: Promise<{ exit: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
-}
+/** Spawns the CLI with only the environment given (no inherited VOICECHAT_*). */
+export const startCliClean = (argv: string[], env: Record<string, string> = {}) =>
+  startCli(argv, { env, inheritEnv: false });
 
-/** Spawns `bin/dev.js …` with only the environment given (no inherited VOICECHAT_*). */
-export function startCli(argv: string[], env: Record<string, string> = {}): CliProcess {
-  const child = spawn(process.execPath, [`${ROOT}/bin/dev.js`, ...argv], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  const done = new Promise<{ exit: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
-    (resolve) => child.on('close', (exit, signal) => resolve({ exit, signal, stdout, stderr })),
-  );
-  return { child, done };
-}
+export const runCli = (argv: string[], env: Record<string, string> = {}) => startCliClean(argv, env).done;
 
-export const runCli = (argv: string[], env: Record<string, string> = {}) => startCli(argv, env).done;
+/** A config file for CLI commands run against a test server (its database, data dir and keyring). */
+export const writeServerConfig = (server: TestServer, extra: Record<string, string> = {}): string =>
+  writeConfig(server.database.dir, {
+    VOICECHAT_DATA_DIR: server.database.dir,
+    VOICECHAT_DATABASE_URL: server.database.databaseUrl,
+    VOICECHAT_KEYRING: server.config.keyringFile,
+    ...extra,
+  });
