@@ -92,7 +92,7 @@ export async function backup(config: Config, db: Db, target: string, opts: Backu
             await writer.beginTable(table, columns);
             started = true;
           }
-          for (const r of rows) await writer.row(r);
+          await writer.rows(rows);
           done += rows.length;
           opts.onProgress?.(`backup ${table}`, done, total);
         });

@@ -15,6 +15,9 @@ import type { Logger } from '../logger.js';
 import * as repo from './repo.js';
 import { applyRotations } from './state.js';
 
+/** A node row not updated for this long belongs to a process that died without cleaning up. */
+const STALE_NODE_MS = 86_400_000;
+
 export const keysChannel = (prefix: string): string => `${prefix}:keys`;
 
 export interface NodeKeySyncOptions {
@@ -50,6 +53,7 @@ export class NodeKeySync {
   /** Applies the current state before the node serves anything, then keeps it current. */
   static async start(opts: NodeKeySyncOptions): Promise<NodeKeySync> {
     const sync = new NodeKeySync(opts);
+    await repo.deleteStaleNodes(opts.db, nowMs() - STALE_NODE_MS).catch(() => {});
     await sync.refresh();
     sync.#timer = setInterval(() => void sync.refresh(), opts.heartbeatMs);
     sync.#timer.unref();

@@ -67,6 +67,11 @@ export async function deleteNode(db: Q, nodeId: string): Promise<void> {
   await db('server_nodes').where({ node_id: nodeId }).delete();
 }
 
+/** Forgets nodes that stopped reporting long ago (crashed without deleting their row). */
+export async function deleteStaleNodes(db: Q, seenBefore: number): Promise<void> {
+  await db('server_nodes').where('last_seen_at', '<', seenBefore).delete();
+}
+
 /** Nodes that reported within three of their heartbeat intervals. */
 export async function liveNodes(db: Q, now: number): Promise<NodeRow[]> {
   const rows: NodeRow[] = await db('server_nodes').select('*');

@@ -268,6 +268,20 @@ describe('rotate-keys on a live server', () => {
     const dry = await runCommand(RotateKeys, ['--config', configPath, '--purpose', 'mfa', '--dry-run', '--json']);
     expect(dry.exit, dry.stderr).toBe(0);
     expect(JSON.parse(dry.stdout)[0]).toMatchObject({ status: 'would-rotate', by_key: { [to.mfa as string]: 1000 } });
+
+    // --purge drops retired keys older than 90 days (and nothing younger).
+    const nothing = await runCommand(RotateKeys, ['--config', configPath, '--purge', '--json']);
+    expect(JSON.parse(nothing.stdout).every((p: { removed: string[] }) => p.removed.length === 0)).toBe(true);
+    const data = JSON.parse(readFileSync(server.config.keyringFile, 'utf8'));
+    for (const k of data.mfa) if (k.id === from.mfa) k.retired_at = '2020-01-01T00:00:00.000Z';
+    Keyring.fromJSON(data).save(server.config.keyringFile);
+    await server.db('key_rotations').where({ from_key_id: from.mfa }).update({ finished_at: Date.parse('2020-01-01') });
+    const purged = await runCommand(RotateKeys, ['--config', configPath, '--purge', '--purpose', 'mfa', '--json']);
+    expect(purged.exit, purged.stderr).toBe(0);
+    expect(JSON.parse(purged.stdout)).toEqual([{ purpose: 'mfa', removed: [from.mfa] }]);
+    const after = Keyring.fromJSON(JSON.parse(readFileSync(server.config.keyringFile, 'utf8')));
+    expect(after.entry('mfa', from.mfa as string)).toBeUndefined();
+    expect(after.active('mfa').id).toBe(to.mfa);
   });
 });
 
