@@ -275,7 +275,10 @@ describe('rotate-keys on a live server', () => {
     const data = JSON.parse(readFileSync(server.config.keyringFile, 'utf8'));
     for (const k of data.mfa) if (k.id === from.mfa) k.retired_at = '2020-01-01T00:00:00.000Z';
     Keyring.fromJSON(data).save(server.config.keyringFile);
-    await server.db('key_rotations').where({ from_key_id: from.mfa }).update({ finished_at: Date.parse('2020-01-01') });
+    await server
+      .db('key_rotations')
+      .where({ from_key_id: from.mfa })
+      .update({ finished_at: Date.parse('2020-01-01') });
     const purged = await runCommand(RotateKeys, ['--config', configPath, '--purge', '--purpose', 'mfa', '--json']);
     expect(purged.exit, purged.stderr).toBe(0);
     expect(JSON.parse(purged.stdout)).toEqual([{ purpose: 'mfa', removed: [from.mfa] }]);
