@@ -291,6 +291,28 @@ describe('backup and restore', () => {
     }
     const missing = await runCommand(Restore, [path.join(dir, 'nope.vcbak'), '--data-dir', dir]);
     expect(missing.exit).toBe(5);
+    // A wrong database URL: one line, nothing written.
+    const nowhere = tempDir('vc-restore-');
+    cleanup.push(async () => rmSync(nowhere, { recursive: true, force: true }));
+    const badUrl = await runCommand(Restore, [
+      archive,
+      '--data-dir',
+      nowhere,
+      '--database-url',
+      'postgres://postgres@127.0.0.1:1/none',
+    ]);
+    expect(badUrl.exit).not.toBe(0);
+    expect(badUrl.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^Error: target database unreachable/)]);
+    expect(existsSync(path.join(nowhere, 'voicechat.env'))).toBe(false);
+    const unreachable = writeServerConfig(
+      server,
+      { VOICECHAT_DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' },
+      'unreachable.env',
+    );
+    const noDb = await runCommand(Backup, ['--config', unreachable, path.join(dir, 'y.vcbak')]);
+    expect(noDb.exit).toBe(3);
+    expect(noDb.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^Error: database unreachable/)]);
+    expect(existsSync(path.join(dir, 'y.vcbak'))).toBe(false);
   });
 
   it('refuses a target that holds data, and one a running server uses', async () => {

@@ -97,10 +97,18 @@ export const startCliClean = (argv: string[], env: Record<string, string> = {}) 
 export const runCli = (argv: string[], env: Record<string, string> = {}) => startCliClean(argv, env).done;
 
 /** A config file for CLI commands run against a test server (its database, data dir and keyring). */
-export const writeServerConfig = (server: TestServer, extra: Record<string, string> = {}): string =>
-  writeConfig(server.database.dir, {
-    VOICECHAT_DATA_DIR: server.database.dir,
-    VOICECHAT_DATABASE_URL: server.database.databaseUrl,
-    VOICECHAT_KEYRING: server.config.keyringFile,
-    ...extra,
-  });
+export const writeServerConfig = (
+  server: TestServer,
+  extra: Record<string, string> = {},
+  name = 'voicechat.env',
+): string =>
+  writeConfig(
+    server.database.dir,
+    {
+      VOICECHAT_DATA_DIR: server.database.dir,
+      VOICECHAT_DATABASE_URL: server.database.databaseUrl,
+      VOICECHAT_KEYRING: server.config.keyringFile,
+      ...extra,
+    },
+    name,
+  );
