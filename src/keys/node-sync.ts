@@ -44,6 +44,9 @@ export class NodeKeySync {
   #again = false;
   #closed = false;
   #warned = new Set<string>();
+  #signature: string | undefined;
+  #applied: Keyring | undefined;
+  #state: { base: Keyring; value: ReturnType<typeof applyRotations> } | undefined;
 
   private constructor(opts: NodeKeySyncOptions) {
     this.#opts = opts;
@@ -89,7 +92,15 @@ export class NodeKeySync {
   async #refreshOnce(): Promise<void> {
     if (this.#closed) return;
     const { db, logger } = this.#opts;
-    const state = applyRotations(this.#base, await repo.allRotations(db));
+    const rotations = await repo.allRotations(db);
+    // Rebuild the keyring only when something changed (derived-key caches hang off its buffers).
+    const signature = rotations.map((r) => `${r.id}:${r.state}`).join(',');
+    const state =
+      signature === this.#signature && this.#state?.base === this.#base
+        ? this.#state.value
+        : applyRotations(this.#base, rotations);
+    this.#signature = signature;
+    this.#state = { base: this.#base, value: state };
     for (const m of state.missing) {
       const key = `${m.purpose}:${m.keyId}`;
       if (this.#warned.has(key)) continue;
@@ -99,7 +110,10 @@ export class NodeKeySync {
         'the database activated a key this node does not hold (staged after it started); restart it',
       );
     }
-    this.#opts.apply(state.keyring);
+    if (state.keyring !== this.#applied) {
+      this.#applied = state.keyring;
+      this.#opts.apply(state.keyring);
+    }
     // A node that cannot follow an activation does not report it, so rotate-keys waits and names it.
     const seen = state.missing.length > 0 ? null : state.rotationSeen;
     if (this.#closed) return;

@@ -177,7 +177,9 @@ describe('rotate-keys on a live server', () => {
     expect(Number((await server.db('key_rotations').count({ n: '*' }).first())?.n)).toBe(0);
   });
 
-  it('rotates jwt, mfa and megolm while logins and reads run: zero failures, no restart, old keys retired', async () => {
+  it('rotates jwt, mfa and megolm while logins and reads run: zero failures, no restart, old keys retired', {
+    timeout: 120_000,
+  }, async () => {
     const from = Object.fromEntries(PURPOSES.map((p) => [p, keyring.active(p).id]));
     const to = Object.fromEntries(PURPOSES.map((p) => [p, keyring.staged(p)?.id as string]));
     // A token signed before the rotation.
@@ -304,7 +306,9 @@ describe('rotate-keys killed mid-run', () => {
     await server?.stop();
   });
 
-  it('resumes after SIGKILL: every row readable throughout, then all under the new key, logins work', async () => {
+  it('resumes after SIGKILL: every row readable throughout, then all under the new key, logins work', {
+    timeout: 120_000,
+  }, async () => {
     const to = keyring.staged('mfa')?.id as string;
     const cli = startCliClean(['rotate-keys', '--config', configPath, '--purpose', 'mfa', '--batch', '20'], {});
     let row: any;
@@ -379,7 +383,7 @@ describe.runIf(TEST_DIALECT === 'pg')('rotate-keys with two server processes on 
     await database?.drop();
   });
 
-  it('zero failed logins or reads on either node; both switch without a restart', async () => {
+  it('zero failed logins or reads on either node; both switch without a restart', { timeout: 120_000 }, async () => {
     let turn = 0;
     const node = () => nodes[turn++ % 2] as NodeProcess;
     const viaHttp = async (username: string) => {
