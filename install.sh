@@ -60,9 +60,9 @@ if [ "$(id -u)" -eq 0 ]; then
   OWNER="$SVC_USER"
 fi
 
-# Build from this checkout if needed (no build yet, or sources newer than it), then install the app
-# (production dependencies only).
-if [ ! -f "$SRC/dist/commands/serve.js" ] || { [ -d "$SRC/src" ] &&
+# Build from this checkout if needed (no build yet, no web client build, or sources newer than the
+# build), then install the app (production dependencies only).
+if [ ! -f "$SRC/dist/commands/serve.js" ] || [ ! -f "$SRC/dist/web/index.html" ] || { [ -d "$SRC/src" ] &&
   [ -n "$(find "$SRC/src" "$SRC/commands" "$SRC/migrations" -newer "$SRC/dist/commands/serve.js" -name '*.ts' -print -quit)" ]; }; then
   say "building"
   (cd "$SRC" && npm run build >/dev/null)

@@ -71,6 +71,8 @@ export const errors = {
     new AppError('SERVICE_UNAVAILABLE', 503, message, {
       headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
     }),
+  /** No mediasoup worker (or voice turned off): text chat works, voice does not. */
+  voiceUnavailable: () => new AppError('VOICE_UNAVAILABLE', 503, 'Voice is not available on this server right now.'),
   internal: () => new AppError('INTERNAL', 500, 'An internal error occurred.'),
 };
 

@@ -10,6 +10,7 @@ import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { RateLimits } from '../ratelimit/index.js';
+import type { VoiceService } from '../voice/VoiceService.js';
 
 export interface AppContext {
   config: Config;
@@ -23,4 +24,6 @@ export interface AppContext {
   limits: RateLimits;
   /** Access-token + live-session check shared by HTTP and the gateway. */
   sessions: SessionGuard;
+  /** Voice rooms on the mediasoup worker pool (started by `start()`; may be unavailable). */
+  voice: VoiceService;
 }

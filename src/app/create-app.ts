@@ -17,6 +17,7 @@ import { channelRoutes } from '../http/routes/channels.js';
 import { guildRoutes } from '../http/routes/guilds.js';
 import { messageRoutes } from '../http/routes/messages.js';
 import { uploadRoutes } from '../http/routes/uploads.js';
+import { voiceRoutes } from '../http/routes/voice.js';
 import { JOBS } from '../jobs/index.js';
 import { JobScheduler } from '../jobs/scheduler.js';
 import { NodeKeySync } from '../keys/node-sync.js';
@@ -25,6 +26,8 @@ import { closeMessageWriter } from '../messages/repo.js';
 import { createMetrics } from '../metrics.js';
 import { listen } from '../net/uws.js';
 import { RateLimits } from '../ratelimit/index.js';
+import { registerVoiceMetrics } from '../voice/metrics.js';
+import { VoiceService } from '../voice/VoiceService.js';
 import type { AppContext } from './context.js';
 
 export interface CreateAppOptions {
@@ -44,7 +47,7 @@ export interface VoiceChatApp {
   reloadKeys(): Promise<boolean>;
 }
 
-const routeModules: RouteModule[] = [authRoutes, guildRoutes, channelRoutes, messageRoutes, uploadRoutes];
+const routeModules: RouteModule[] = [authRoutes, guildRoutes, channelRoutes, messageRoutes, uploadRoutes, voiceRoutes];
 
 /** Refuses to start when keys are missing/invalid or migrations are pending. */
 export async function createApp(config: Config, opts: CreateAppOptions = {}): Promise<VoiceChatApp> {
@@ -112,7 +115,9 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     bus,
     limits,
     sessions: new SessionGuard({ db, keyring: () => ctx.keyring, bus }),
+    voice: VoiceService.create({ config, logger }),
   };
+  registerVoiceMetrics(ctx.metrics.registry, ctx.voice);
   // Key activation state from the database (rotation), applied before anything is served.
   const keySync = await NodeKeySync.start({
     db,
@@ -137,6 +142,11 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     ctx,
     gateway,
     async start() {
+      // Media first: the workers are running (or known to be unavailable) before clients arrive.
+      const voice = await ctx.voice.start();
+      if (voice.available) logger.info({ workers: voice.workers, rtc_port: config.rtcPort }, 'voice available');
+      else if (config.voice === 'off') logger.info({ reason: voice.reason }, 'voice unavailable');
+      else logger.warn({ reason: voice.reason }, 'voice unavailable: text chat only');
       const { port, close } = await listen(http, config.host, config.port);
       closeListener = close;
       jobs = JobScheduler.start({ db, dialect: ctx.dialect, config, logger, metrics: ctx.metrics }, JOBS);
@@ -156,6 +166,8 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
         closeListener?.();
         await jobs?.stop();
         gateway.close();
+        // After the sockets (nobody can join any more), before the database.
+        ctx.voice.close();
         await keySync.close();
         await closeMessageWriter(db);
         await bus.close();

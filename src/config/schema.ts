@@ -60,10 +60,22 @@ export const SETTINGS = {
   tlsKey: { env: 'VOICECHAT_TLS_KEY', schema: optionalString, default: '' },
   allowedOrigins: { env: 'VOICECHAT_ALLOWED_ORIGINS', schema: list, default: '' },
   registration: { env: 'VOICECHAT_REGISTRATION', schema: z.enum(['open', 'invite', 'closed']), default: 'invite' },
-  rtcPort: { env: 'VOICECHAT_RTC_PORT', schema: int(1, 65535), default: '40000' },
+  /** Voice on or off; off (or no worker) = text chat only, voice_join answers VOICE_UNAVAILABLE. */
+  voice: { env: 'VOICECHAT_VOICE', schema: z.enum(['on', 'off']), default: 'on' },
+  /** First media port (UDP+TCP); worker i listens on port + i. 0 = any free port (tests). */
+  rtcPort: { env: 'VOICECHAT_RTC_PORT', schema: int(0, 65535), default: '40000' },
+  /** Address the media sockets bind to. */
+  rtcListenIp: { env: 'VOICECHAT_RTC_LISTEN_IP', schema: z.string().min(1), default: '0.0.0.0' },
   rtcAnnouncedIp: { env: 'VOICECHAT_RTC_ANNOUNCED_IP', schema: optionalString, default: '' },
+  /** mediasoup workers (one per core carries ~500+ audio consumers each); 0 = one per core. */
+  rtcWorkers: { env: 'VOICECHAT_RTC_WORKERS', schema: int(0, 64), default: '0' },
+  /** Video producers besides audio (off: audio only). */
+  voiceVideo: { env: 'VOICECHAT_VOICE_VIDEO', schema: z.enum(['on', 'off']), default: 'off' },
+  stunUrls: { env: 'VOICECHAT_STUN_URLS', schema: list, default: '' },
   turnUrls: { env: 'VOICECHAT_TURN_URLS', schema: list, default: '' },
   turnSecret: { env: 'VOICECHAT_TURN_SECRET', schema: optionalString, default: '', secret: true },
+  /** Lifetime of the TURN credentials handed out by GET /api/voice/ice-servers, in seconds. */
+  turnCredentialTtlSeconds: { env: 'VOICECHAT_TURN_TTL', schema: int(60, 604800), default: '86400' },
   redisUrl: { env: 'REDIS_URL', schema: url(['redis:', 'rediss:']), default: '', secret: true },
   /** Prefix of every Redis key, so several deployments (or test servers) can share one Redis. */
   redisPrefix: {
@@ -97,6 +109,8 @@ export const SETTINGS = {
   auditRetentionDays: { env: 'VOICECHAT_AUDIT_RETENTION_DAYS', schema: int(1, 36500), default: '365' },
   /** How often a node records itself in server_nodes and re-reads the key activation state. */
   nodeHeartbeatMs: { env: 'VOICECHAT_NODE_HEARTBEAT_MS', schema: int(100, 60000), default: '5000' },
+  /** The built browser client served at `/`; empty = `dist/web` of this installation. */
+  webDir: { env: 'VOICECHAT_WEB_DIR', schema: optionalString, default: '' },
   metricsToken: { env: 'VOICECHAT_METRICS_TOKEN', schema: optionalString, default: '', secret: true },
   keyringPath: { env: 'VOICECHAT_KEYRING', schema: optionalString, default: '' },
   smtpUrl: { env: 'VOICECHAT_SMTP_URL', schema: url(['smtp:', 'smtps:']), default: '', secret: true },

@@ -9,9 +9,10 @@ import { safeEqual } from '../crypto/random.js';
 import { migrationStatus } from '../db/migrator.js';
 import { errors } from '../errors.js';
 import { normalizeIp } from '../net/ip.js';
-import { type ExpressApp, express } from '../net/uws.js';
+import { type ExpressApp, express, uwsAppOf } from '../net/uws.js';
 import { jsonBody } from './json-body.js';
 import { errorHandler, notFoundHandler } from './middleware/errors.js';
+import { serveWebClient } from './static-web.js';
 
 export const JSON_BODY_LIMIT = 1024 * 1024;
 
@@ -38,6 +39,13 @@ export function createHttpApp(ctx: AppContext, modules: RouteModule[]): ExpressA
   // request never gets an answer; with it the rejection reaches the error mapper like a sync throw.
   app.set('catch async errors', true);
   if (config.trustedProxies.length > 0) app.set('trust proxy', config.trustedProxies);
+  // The browser client, straight from uWS; it yields the API's prefixes to the router below.
+  const webFiles = serveWebClient(uwsAppOf(app), {
+    ...(config.webDir ? { root: config.webDir } : {}),
+    tls,
+    onServed: (method, status) => ctx.metrics.httpRequests.inc({ method, status: `${Math.floor(status / 100)}xx` }),
+  });
+  if (webFiles === 0) ctx.logger.warn('web client not built (no dist/web/index.html): run `npm run build`');
 
   app.use(
     helmet({
@@ -71,7 +79,8 @@ export function createHttpApp(ctx: AppContext, modules: RouteModule[]): ExpressA
         res.status(503).json({ status: 'not_ready', reason: 'migrations pending', pending: status.pending });
         return;
       }
-      res.json({ status: 'ready' });
+      // Voice being unavailable does not make the node unready (text chat works); it says why.
+      res.json({ status: 'ready', voice: ctx.voice.status });
     } catch (err) {
       ctx.logger.warn({ err }, 'readiness check failed');
       res.status(503).json({ status: 'not_ready', reason: 'database unreachable' });

@@ -29,7 +29,8 @@ describe('HTTP basics', () => {
   });
 
   it('maps unknown routes, malformed JSON and oversize bodies to the error model', async () => {
-    const missing = await api(server, 'GET', '/no/such/route');
+    // Unknown GETs outside the API are the web client's routes (index.html); the API's stay JSON.
+    const missing = await api(server, 'GET', '/api/no/such/route');
     expect(missing.status).toBe(404);
     expect(missing.body).toEqual({ error: { code: 'NOT_FOUND', message: expect.any(String) } });
     const bad = await api(server, 'POST', '/no/such/route', {

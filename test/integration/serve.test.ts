@@ -67,9 +67,18 @@ describe('voicechat serve (real process)', () => {
     expect(health.headers.get('referrer-policy')).toBe('no-referrer');
     expect(health.headers.get('strict-transport-security')).toBeNull();
 
-    expect((await fetch(`${base}/ready`)).status).toBe(200);
+    const ready = await fetch(`${base}/ready`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: 'ready', voice: { available: true, workers: 1 } });
+    expect(p.logs().find((l) => l.msg === 'voice available')).toMatchObject({ workers: 1 });
 
-    const missing = await fetch(`${base}/nowhere`);
+    // The browser client built into dist/web is served at / with its own CSP.
+    const page = await fetch(`${base}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<div id="app"></div>');
+    expect(page.headers.get('content-security-policy')).toContain("require-trusted-types-for 'script'");
+
+    const missing = await fetch(`${base}/api/nowhere`);
     expect(missing.status).toBe(404);
     expect(await missing.json()).toEqual({ error: { code: 'NOT_FOUND', message: expect.any(String) } });
 
@@ -101,6 +110,21 @@ describe('voicechat serve (real process)', () => {
     expect(msgs.indexOf('shutting down')).toBeGreaterThan(-1);
     expect(msgs.indexOf('stopped')).toBeGreaterThan(msgs.indexOf('shutting down'));
     await expect(fetch(`${base}/health`)).rejects.toThrow();
+    collect(p);
+  });
+
+  it('without a mediasoup worker it serves text chat and says why voice is unavailable', async () => {
+    const p = await serve(['--config', configPath], { env: { MEDIASOUP_WORKER_BIN: path.join(dir, 'no-worker') } });
+    const base = `http://127.0.0.1:${p.port}`;
+    const ready = await fetch(`${base}/ready`);
+    expect(ready.status).toBe(200);
+    const body = (await ready.json()) as { status: string; voice: { available: boolean; reason: string } };
+    expect(body.status).toBe('ready');
+    expect(body.voice).toEqual({ available: false, reason: expect.stringMatching(/worker binary is missing/) });
+    const warned = p.logs().find((l) => l.msg === 'voice unavailable: text chat only');
+    expect(warned?.reason).toBe(body.voice.reason);
+    expect((await fetch(`${base}/health`)).status).toBe(200);
+    expect(await p.stop()).toBe(0);
     collect(p);
   });
 

@@ -100,3 +100,11 @@ export function useGuildServer(env: Record<string, string> = { VOICECHAT_RATE_LI
   });
   return state;
 }
+
+/** A guild owned by `owner` with `members` joined by invite, and its `general` text channel. */
+export async function guildWith(server: TestServer, owner: TestUser, name: string, members: TestUser[] = []) {
+  const guild = await ok(api(server, 'POST', '/api/guilds', { user: owner, body: { name } }), 201);
+  for (const m of members) await joinGuild(server, owner, guild.id, m);
+  const channelId: string = guild.channels.find((c: { type: string }) => c.type === 'text').id;
+  return { guild, guildId: guild.id as string, channelId };
+}

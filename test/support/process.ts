@@ -27,7 +27,14 @@ function cleanEnv(extra: Record<string, string | undefined>): NodeJS.ProcessEnv 
   for (const [k, v] of Object.entries(process.env)) {
     if (!/^(VOICECHAT_|JWT_SECRET|MFA_ENCRYPTION_KEY|MEGOLM_ENCRYPTION_KEY|REDIS_URL)/.test(k)) env[k] = v;
   }
-  return { ...env, ...extra };
+  // Voice on, but on any free media port with one worker: parallel test runs must not fight over 40000.
+  return {
+    ...env,
+    VOICECHAT_RTC_PORT: '0',
+    VOICECHAT_RTC_WORKERS: '1',
+    VOICECHAT_RTC_LISTEN_IP: '127.0.0.1',
+    ...extra,
+  };
 }
 
 export function startServe(

@@ -50,6 +50,8 @@ export async function startTestServer(opts: StartOptions = {}): Promise<TestServ
       VOICECHAT_KEYRING: keyringFile,
       VOICECHAT_REGISTRATION: 'open',
       VOICECHAT_LOG_LEVEL: 'debug',
+      // Voice tests turn it on (with VOICECHAT_RTC_PORT=0); the others need no mediasoup worker.
+      VOICECHAT_VOICE: 'off',
       ...opts.env,
     },
   });
