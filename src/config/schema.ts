@@ -105,6 +105,10 @@ export const SETTINGS = {
   },
   /** Gateway heartbeat interval sent in `ready`; the idle timeout is two intervals (uWS rounds to 4 s). */
   gatewayHeartbeatMs: { env: 'VOICECHAT_GATEWAY_HEARTBEAT_MS', schema: int(4000, 600000), default: '30000' },
+  /** Audit rows older than this are pruned by the audit-retention job (a checkpoint keeps --verify passing). */
+  auditRetentionDays: { env: 'VOICECHAT_AUDIT_RETENTION_DAYS', schema: int(1, 36500), default: '365' },
+  /** How often a node records itself in server_nodes and re-reads the key activation state. */
+  nodeHeartbeatMs: { env: 'VOICECHAT_NODE_HEARTBEAT_MS', schema: int(100, 60000), default: '5000' },
   /** The built browser client served at `/`; empty = `dist/web` of this installation. */
   webDir: { env: 'VOICECHAT_WEB_DIR', schema: optionalString, default: '' },
   metricsToken: { env: 'VOICECHAT_METRICS_TOKEN', schema: optionalString, default: '', secret: true },
