@@ -83,13 +83,18 @@ function startServer(database: TestDatabase, keyringFile: string): Promise<{ chi
         VOICECHAT_KEYRING: keyringFile,
         VOICECHAT_RATE_LIMIT_SCALE: '100000',
         VOICECHAT_LOG_LEVEL: 'warn',
+        VOICECHAT_VOICE: 'off',
       },
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );
   return new Promise((resolve, reject) => {
     const rl = readline.createInterface({ input: child.stdout! });
-    rl.once('line', (line) => resolve({ child, port: JSON.parse(line).port }));
+    // The server's own warnings are JSON log lines on the same stdout; ours is the bare {"port": n}.
+    rl.on('line', (line) => {
+      const msg = JSON.parse(line) as { port?: number; level?: unknown };
+      if (msg.level === undefined && typeof msg.port === 'number') resolve({ child, port: msg.port });
+    });
     child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
   });
 }

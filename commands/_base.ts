@@ -49,7 +49,11 @@ export abstract class BaseCommand extends Command {
    * Opens the configured database for the length of `fn` (refusing while migrations are pending, like
    * `serve` does) and always closes it.
    */
-  protected async withDatabase<T>(config: Config, fn: (db: Db) => Promise<T>): Promise<T> {
+  protected async withDatabase<T>(
+    config: Config,
+    fn: (db: Db) => Promise<T>,
+    opts: { allowPending?: boolean } = {},
+  ): Promise<T> {
     const db = createDb(dbOptionsOf(config));
     try {
       let pending: string[];
@@ -58,7 +62,7 @@ export abstract class BaseCommand extends Command {
       } catch (e) {
         throw new CliError(`database unreachable (${(e as Error).message.split('\n')[0]})`, EXIT.config);
       }
-      if (pending.length > 0) {
+      if (pending.length > 0 && !opts.allowPending) {
         throw new CliError(
           `${pending.length} database migration(s) pending; run \`voicechat migrate up\``,
           EXIT.config,

@@ -69,6 +69,11 @@ First run: with no config anywhere (no --config, no VOICECHAT_CONFIG, no voicech
           },
         );
       };
+      // systemctl reload: re-read the keyring where this process can read the file (plain installs,
+      // VOICECHAT_KEYRING); under systemd the credential copy is what the service got at start.
+      process.on('SIGHUP', () => {
+        void app.reloadKeys().then((ok) => logger.info({ reloaded: ok }, 'SIGHUP: keyring reloaded'));
+      });
       process.once('SIGTERM', onSignal);
       process.once('SIGINT', onSignal);
     });

@@ -33,6 +33,25 @@ export function createMetrics() {
       help: 'Gateway connections closed for exceeding the backpressure cap',
       registers: [registry],
     }),
+    jobRuns: new Counter({
+      name: 'voicechat_job_runs_total',
+      help: 'Scheduled job runs by job and status (ok, failed, skipped: another holder had the lease)',
+      labelNames: ['job', 'status'] as const,
+      registers: [registry],
+    }),
+    jobItems: new Counter({
+      name: 'voicechat_job_items_total',
+      help: 'What job runs removed or did, by job and kind (e.g. removed, stray_files, checkpoints)',
+      labelNames: ['job', 'what'] as const,
+      registers: [registry],
+    }),
+    jobDuration: new Histogram({
+      name: 'voicechat_job_duration_seconds',
+      help: 'Scheduled job run duration',
+      labelNames: ['job'] as const,
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
+      registers: [registry],
+    }),
   };
 }
 

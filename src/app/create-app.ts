@@ -25,6 +25,9 @@ import { guildRoutes } from '../http/routes/guilds.js';
 import { messageRoutes } from '../http/routes/messages.js';
 import { uploadRoutes } from '../http/routes/uploads.js';
 import { voiceRoutes } from '../http/routes/voice.js';
+import { JOBS } from '../jobs/index.js';
+import { JobScheduler } from '../jobs/scheduler.js';
+import { NodeKeySync } from '../keys/node-sync.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createMessageWriter } from '../messages/repo.js';
 import { createMetrics } from '../metrics.js';
@@ -49,6 +52,8 @@ export interface VoiceChatApp {
   start(): Promise<{ port: number }>;
   /** Ordered, idempotent shutdown. */
   stop(): Promise<void>;
+  /** SIGHUP: re-reads the keyring file and re-applies the key activation state; false if not possible. */
+  reloadKeys(): Promise<boolean>;
 }
 
 const routeModules: RouteModule[] = [authRoutes, guildRoutes, channelRoutes, messageRoutes, uploadRoutes, voiceRoutes];
@@ -130,11 +135,24 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     voice: VoiceService.create({ config, logger }),
   };
   registerVoiceMetrics(ctx.metrics.registry, ctx.voice);
+  // Key activation state from the database (rotation), applied before anything is served.
+  const keySync = await NodeKeySync.start({
+    db,
+    logger,
+    heartbeatMs: config.nodeHeartbeatMs,
+    base: keyring,
+    apply: (k) => {
+      ctx.keyring = k;
+    },
+    loadBase: () => loadKeyring(config),
+    ...(config.redisUrl ? { redis: { url: config.redisUrl, prefix: config.redisPrefix } } : {}),
+  });
   const http = createHttpApp(ctx, routeModules);
   // `/ws` on the same uWS app (and port) as the REST API; registered before listen.
   const gateway = Gateway.attach(ctx, http);
 
   let closeListener: (() => void) | undefined;
+  let jobs: JobScheduler | undefined;
   let stopped: Promise<void> | undefined;
 
   return {
@@ -149,15 +167,26 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
       else logger.warn({ reason: voice.reason }, 'voice unavailable: text chat only');
       const { port, close } = await listen(http, config.host, config.port);
       closeListener = close;
+      jobs = JobScheduler.start({ db, dialect: ctx.dialect, config, logger, metrics: ctx.metrics }, JOBS);
       logger.info({ port, host: config.host, dialect: ctx.dialect, tls: Boolean(config.tlsCert) }, 'listening');
       return { port };
+    },
+    async reloadKeys() {
+      try {
+        return await keySync.reload();
+      } catch (err) {
+        logger.error({ err }, 'keyring reload failed; keeping the current keys');
+        return false;
+      }
     },
     stop() {
       stopped ??= (async () => {
         closeListener?.();
+        await jobs?.stop();
         gateway.close();
         // After the sockets (nobody can join any more), before the database.
         ctx.voice.close();
+        await keySync.close();
         await ctx.messageWriter.close();
         ctx.channelAccess.close();
         ctx.sessions.close();

@@ -35,6 +35,16 @@ export function signAccessToken(keyring: Keyring, claims: AccessClaims, ttlSecon
   });
 }
 
+/**
+ * A retired signing key keeps verifying the tokens it signed before its retirement (until they expire,
+ * which `exp` enforces), never one issued after it.
+ */
+function signedBeforeRetirement(keyring: Keyring, kid: string, iat: number | undefined): boolean {
+  const entry = keyring.entry('jwt', kid);
+  if (entry?.state !== 'retired' || !entry.retired_at) return true;
+  return typeof iat === 'number' && iat <= Math.floor(Date.parse(entry.retired_at) / 1000);
+}
+
 export function verifyAccessToken(keyring: Keyring, token: string): AccessClaims {
   const decoded = jwt.decode(token, { complete: true });
   const kid = decoded && typeof decoded === 'object' ? decoded.header.kid : undefined;
@@ -45,6 +55,9 @@ export function verifyAccessToken(keyring: Keyring, token: string): AccessClaims
     payload = jwt.verify(token, secretKey(key), { algorithms: ['HS256'] });
   } catch (e) {
     if (e instanceof jwt.TokenExpiredError) throw errors.tokenExpired();
+    throw errors.unauthenticated('The access token is not valid.');
+  }
+  if (typeof payload === 'object' && !signedBeforeRetirement(keyring, kid as string, payload.iat)) {
     throw errors.unauthenticated('The access token is not valid.');
   }
   if (

@@ -108,6 +108,10 @@ export const SETTINGS = {
    * 478 s: the idle timeout (two intervals + one 4 s uWS tick) must stay within uWS's 960 s.
    */
   gatewayHeartbeatMs: { env: 'VOICECHAT_GATEWAY_HEARTBEAT_MS', schema: int(4000, 478000), default: '30000' },
+  /** Audit rows older than this are pruned by the audit-retention job (a checkpoint keeps --verify passing). */
+  auditRetentionDays: { env: 'VOICECHAT_AUDIT_RETENTION_DAYS', schema: int(1, 36500), default: '365' },
+  /** How often a node records itself in server_nodes and re-reads the key activation state. */
+  nodeHeartbeatMs: { env: 'VOICECHAT_NODE_HEARTBEAT_MS', schema: int(100, 60000), default: '5000' },
   /** The built browser client served at `/`; empty = `dist/web` of this installation. */
   webDir: { env: 'VOICECHAT_WEB_DIR', schema: optionalString, default: '' },
   metricsToken: { env: 'VOICECHAT_METRICS_TOKEN', schema: optionalString, default: '', secret: true },

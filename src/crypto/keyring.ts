@@ -54,12 +54,23 @@ export class Keyring {
     this.#validate();
   }
 
-  static generate(): Keyring {
-    return new Keyring({
-      jwt: [newKeyEntry('jwt', 'active')],
-      mfa: [newKeyEntry('mfa', 'active')],
-      megolm: [newKeyEntry('megolm', 'active')],
-    });
+  /**
+   * A fresh keyring: one active key per purpose and, with `staged`, a next key per purpose already in
+   * place (decrypt-only), so a first rotation needs no restart (`init` and install.sh do this).
+   */
+  static generate(opts: { staged?: boolean } = {}): Keyring {
+    const data: KeyringData = { jwt: [], mfa: [], megolm: [] };
+    const created = Date.now();
+    for (const purpose of PURPOSES) {
+      data[purpose].push({ ...newKeyEntry(purpose, 'active'), created_at: new Date(created).toISOString() });
+      if (opts.staged) {
+        data[purpose].push({
+          ...newKeyEntry(purpose, 'decrypt-only'),
+          created_at: new Date(created + 1).toISOString(),
+        });
+      }
+    }
+    return new Keyring(data);
   }
 
   static fromJSON(value: unknown, source = 'keyring'): Keyring {
@@ -165,6 +176,69 @@ export class Keyring {
       else if (k.state === 'active') k.state = 'decrypt-only';
     }
     return new Keyring(data);
+  }
+
+  /** One key's id, state and dates (never its material), or undefined. */
+  entry(purpose: KeyPurpose, id: string): Omit<KeyEntry, 'key'> | undefined {
+    const e = this.#data[purpose].find((k) => k.id === id);
+    if (!e) return undefined;
+    const { key: _material, ...rest } = e;
+    return rest;
+  }
+
+  /** Every key id held for a purpose (what a node reports so rotation can check it holds the next key). */
+  ids(purpose: KeyPurpose): string[] {
+    return this.#data[purpose].map((k) => k.id);
+  }
+
+  /**
+   * The staged next key: the newest decrypt-only key created after the active one (`keygen --add`,
+   * `init`). Rotation activates it; every node must have loaded it first.
+   */
+  staged(purpose: KeyPurpose): Omit<KeyEntry, 'key'> | undefined {
+    const active = this.#data[purpose].find((k) => k.state === 'active') as KeyEntry;
+    const candidates = this.#data[purpose]
+      .filter((k) => k.state === 'decrypt-only' && k.created_at > active.created_at)
+      .sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
+    return candidates[0] ? this.entry(purpose, candidates[0].id) : undefined;
+  }
+
+  /**
+   * Returns a new keyring with activation state from the database applied: `active` (when this keyring
+   * holds it) becomes the active key, the former active key decrypt-only, and `retired` keys are marked
+   * retired with their date. Unknown ids are ignored (the caller decides whether that is a problem).
+   */
+  withRotationState(purpose: KeyPurpose, active: string | undefined, retired: ReadonlyMap<string, string>): Keyring {
+    const data = structuredClone(this.#data);
+    const list = data[purpose];
+    if (active && list.some((k) => k.id === active)) {
+      for (const k of list) {
+        if (k.id === active) k.state = 'active';
+        else if (k.state === 'active') k.state = 'decrypt-only';
+      }
+    }
+    for (const k of list) {
+      const at = retired.get(k.id);
+      if (at && k.state !== 'active') {
+        k.state = 'retired';
+        k.retired_at = at;
+      }
+    }
+    return new Keyring(data);
+  }
+
+  /** Returns a new keyring without the given keys (rotate-keys --purge); the active key is never removed. */
+  without(purpose: KeyPurpose, ids: readonly string[]): Keyring {
+    const data = structuredClone(this.#data);
+    data[purpose] = data[purpose].filter((k) => k.state === 'active' || !ids.includes(k.id));
+    return new Keyring(data);
+  }
+
+  /** Seals under a specific key of the purpose (rotation writes under the key it activated). */
+  sealWith(purpose: KeyPurpose, keyId: string, plaintext: string | Buffer, aad: string): string {
+    const key = this.key(purpose, keyId);
+    if (!key) throw new ConfigError([`keyring: no ${purpose} key ${keyId}`]);
+    return seal(key, keyId, plaintext, aad);
   }
 
   seal(purpose: KeyPurpose, plaintext: string | Buffer, aad: string): string {

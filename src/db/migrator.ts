@@ -19,7 +19,7 @@ interface Migration {
   file: string;
 }
 
-function listMigrations(): Migration[] {
+export function listMigrations(): Migration[] {
   const seen = new Map<string, Migration>();
   for (const f of readdirSync(MIGRATIONS_DIR).sort()) {
     const m = FILE.exec(f);
@@ -63,4 +63,17 @@ export async function migrateUp(db: Db): Promise<string[]> {
 export async function migrateDown(db: Db, all = false): Promise<string[]> {
   const [, rolled] = (await db.migrate.rollback(config, all)) as [number, string[]];
   return rolled;
+}
+
+/** Names of every migration this version knows, in order. */
+export const knownMigrations = (): string[] => listMigrations().map((m) => m.name);
+
+/** Applies pending migrations one at a time up to and including `name` (restore's schema version). */
+export async function migrateUpTo(db: Db, name: string): Promise<void> {
+  for (;;) {
+    const { completed } = await migrationStatus(db);
+    if (completed.includes(name)) return;
+    const [, applied] = (await db.migrate.up(config)) as [number, string[]];
+    if (applied.length === 0) throw new Error(`migration ${name} is unknown`);
+  }
 }

@@ -141,7 +141,7 @@ export async function initialise(opts: InitialiseOptions): Promise<InitialiseRes
 
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   writeFileAtomic(configPath, text);
-  Keyring.generate().save(keyringFile);
+  Keyring.generate({ staged: true }).save(keyringFile);
 
   const db: Db = createDb(dbOptionsOf(config));
   try {

@@ -14,7 +14,7 @@ import UsersList from '../../commands/users/list.js';
 import UsersResetPassword from '../../commands/users/reset-password.js';
 import UsersSetAdmin from '../../commands/users/set-admin.js';
 import UsersUnlock from '../../commands/users/unlock.js';
-import { verifyAuditChain } from '../../src/audit/writer.js';
+import { verifyAuditChain } from '../../src/audit/verify.js';
 import { bearer, login, register, uniqueName } from '../support/auth.js';
 import { spawnCli } from '../support/cli.js';
 import { api } from '../support/factories.js';

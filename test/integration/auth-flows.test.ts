@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { verifyAuditChain } from '../../src/audit/writer.js';
+import { verifyAuditChain } from '../../src/audit/verify.js';
 import { hashToken } from '../../src/crypto/random.js';
 import type { BusMessage } from '../../src/events/bus.js';
 import { newId, nowMs } from '../../src/ids.js';

@@ -150,7 +150,7 @@ describe('voicechat serve (real process)', () => {
     if ('exit' in outcome) {
       expect(outcome.exit).toBe(3);
       expect(outcome.stderr).toMatch(
-        /^Error: Invalid configuration: 1 database migration\(s\) pending .*voicechat migrate up`\n$/,
+        /^Error: Invalid configuration: \d+ database migration\(s\) pending .*voicechat migrate up`\n$/,
       );
       printed.push(outcome.stdout, outcome.stderr);
     }

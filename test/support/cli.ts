@@ -2,8 +2,9 @@
  * Runs CLI commands in-process (the oclif way: `Command.run(argv, loadOptions)`) and captures what
  * they print, or spawns the real `bin/dev.js` when a test needs the process (exit code, stderr).
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { format } from 'node:util';
 import type { Command } from '@oclif/core';
@@ -57,25 +58,44 @@ export async function runCommand(cmd: CommandClass, argv: string[]): Promise<Cli
 }
 
 /** Spawns `node bin/dev.js …` (the CLI from sources) and waits for it to exit. */
-export function spawnCli(
+export interface CliProcess {
+  child: ChildProcessByStdio<null, Readable, Readable>;
+  done: Promise<{ exit: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+}
+
+/** Spawns `node bin/dev.js …` and hands back the process (a test may kill it) and its outcome. */
+export function startCli(
+  argv: string[],
+  opts: { cwd?: string; env?: Record<string, string | undefined>; inheritEnv?: boolean } = {},
+): CliProcess {
+  const child = spawn(process.execPath, [`${ROOT}/bin/dev.js`, ...argv], {
+    cwd: opts.cwd ?? ROOT,
+    env:
+      opts.inheritEnv === false
+        ? { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...opts.env }
+        : { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const done = new Promise<Awaited<CliProcess['done']>>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (exit, signal) => resolve({ exit, signal, stdout, stderr }));
+  });
+  return { child, done };
+}
+
+/** Spawns `node bin/dev.js …` (the CLI from sources) and waits for it to exit. */
+export async function spawnCli(
   argv: string[],
   opts: { cwd?: string; env?: Record<string, string | undefined> } = {},
 ): Promise<{ stdout: string; stderr: string; exit: number | null }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [`${ROOT}/bin/dev.js`, ...argv], {
-      cwd: opts.cwd ?? ROOT,
-      env: { ...process.env, ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (exit) => resolve({ stdout, stderr, exit }));
-  });
+  const { stdout, stderr, exit } = await startCli(argv, opts).done;
+  return { stdout, stderr, exit };
 }

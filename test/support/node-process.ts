@@ -5,6 +5,7 @@
  */
 import { createApp } from '../../src/app/create-app.js';
 import { loadConfig } from '../../src/config/index.js';
+import { openMegolmSessionData } from '../../src/crypto/megolm.js';
 import type { BusMessage } from '../../src/events/bus.js';
 
 const config = loadConfig({ env: process.env as Record<string, string> });
@@ -25,6 +26,24 @@ process.on('message', (m: { type: string; message?: BusMessage; count?: number; 
     // Steady state: collect garbage first when the benchmark started us with --expose-gc.
     (globalThis as { gc?: () => void }).gc?.();
     process.send?.({ type: 'stats', ...process.memoryUsage(), connections: app.gateway.connectionCount });
+  }
+  // Megolm reads through this node's live keyring: the decrypt function the E2EE endpoints use.
+  if (m.type === 'megolm-read') {
+    void (async () => {
+      const rows = await app.ctx
+        .db('megolm_sessions')
+        .orderByRaw('random()')
+        .limit(m.count ?? 50);
+      let failed = 0;
+      for (const r of rows) {
+        try {
+          openMegolmSessionData(app.ctx.keyring, r.channel_id, r.session_id, r.session_data);
+        } catch {
+          failed++;
+        }
+      }
+      process.send?.({ type: 'megolm-read', read: rows.length, failed, active: app.ctx.keyring.active('megolm').id });
+    })();
   }
   if (m.type === 'stop') void app.stop().then(() => process.exit(0));
 });

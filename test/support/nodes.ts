@@ -21,6 +21,8 @@ export interface NodeProcess {
   /** `count` copies of a dispatch published in one loop on the node (data.n = 0…count-1). */
   burst(message: BusMessage, count: number): void;
   stats(): Promise<{ rss: number; heapUsed: number; heapTotal: number; external: number; connections: number }>;
+  /** Reads `count` random Megolm session rows through the node's live keyring. */
+  megolmRead(count: number): Promise<{ read: number; failed: number; active: string }>;
   output(): string;
   stop(): Promise<void>;
 }
@@ -74,6 +76,15 @@ export function startNodeProcess(
               res(s as never);
             });
             child.send({ type: 'stats' });
+          }),
+        megolmRead: (count) =>
+          new Promise((res) => {
+            child.on('message', function onRead(r: { type: string } & Record<string, unknown>) {
+              if (r.type !== 'megolm-read') return;
+              child.off('message', onRead);
+              res(r as never);
+            });
+            child.send({ type: 'megolm-read', count });
           }),
         output: () => out,
         stop: () =>
