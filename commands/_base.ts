@@ -7,7 +7,8 @@ import { type Config, loadConfig } from '../src/config/index.js';
 import type { SettingKey } from '../src/config/schema.js';
 import { createDb, type Db, dbOptionsOf } from '../src/db/knex.js';
 import { migrationStatus } from '../src/db/migrator.js';
-import { AppError, ConfigError } from '../src/errors.js';
+import { ConfigError, toAppError } from '../src/errors.js';
+import { scrubErrorMessage } from '../src/logger.js';
 import { SetupError } from '../src/setup/initialise.js';
 
 /** Exit codes: 1 general failure, 2 usage, 3 configuration/keys, 4 refused (would destroy data), 5 not found. */
@@ -76,20 +77,34 @@ export abstract class BaseCommand extends Command {
   protected override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<unknown> {
     const debug = this.argv.includes('--debug');
     if (err.oclif?.exit !== undefined && !(err instanceof CliError)) return super.catch(err); // usage/help errors
-    let exit: number = EXIT.failure;
-    let message = err.message;
-    if (err instanceof CliError) exit = err.exit;
-    else if (err instanceof ConfigError) exit = EXIT.config;
-    else if (err instanceof SetupError) exit = err.kind === 'exists' ? EXIT.refused : EXIT.failure;
-    else if (err instanceof AppError) exit = err.status === 404 ? EXIT.notFound : EXIT.failure;
-    else if (err.name !== 'Error') message = `${err.name}: ${message}`;
-    if (debug && err.stack) this.logToStderr(err.stack);
+    const { line, exit } = failureOf(err);
+    if (debug && err.stack) this.logToStderr(scrubErrorMessage(err.stack));
     // Printed here, on one line, rather than by oclif (which wraps long lines and, in development
     // mode, adds a stack trace); the thrown error only carries the exit code.
-    const line = message.split('\n')[0] as string;
     this.logToStderr(`Error: ${line}`);
     const failure = new Errors.CLIError(line, { exit }) as Errors.CLIError & { skipOclifErrorHandling: boolean };
     failure.skipOclifErrorHandling = true;
     throw failure;
   }
+}
+
+/**
+ * The CLI's rendering of a failure: its own refusals (CliError, ConfigError, SetupError) as written;
+ * anything else through the one mapper (`toAppError`: AppErrors, driver errors translated), an
+ * unexpected error as its first line with SQL values scrubbed. Exit codes as in EXIT.
+ */
+export function failureOf(err: Error): { line: string; exit: number } {
+  const first = (message: string) => scrubErrorMessage(message).split('\n')[0] as string;
+  if (err instanceof CliError) return { line: first(err.message), exit: err.exit };
+  if (err instanceof ConfigError) return { line: first(err.message), exit: EXIT.config };
+  if (err instanceof SetupError)
+    return { line: first(err.message), exit: err.kind === 'exists' ? EXIT.refused : EXIT.failure };
+  const appError = toAppError(err);
+  if (appError.code !== 'INTERNAL') {
+    return { line: first(appError.message), exit: appError.status === 404 ? EXIT.notFound : EXIT.failure };
+  }
+  return {
+    line: first(err.name && err.name !== 'Error' ? `${err.name}: ${err.message}` : err.message),
+    exit: EXIT.failure,
+  };
 }

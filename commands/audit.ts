@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
-import { checkPosture, type PostureCheck } from '../src/audit/posture.js';
 import { type AuditListing, listAudit, verifyAuditChain } from '../src/audit/service.js';
+import { checkPosture, type PostureCheck } from '../src/posture/posture.js';
 import { BaseCommand, CliError, EXIT } from './_base.js';
 import { progressBar } from './_progress.js';
 

@@ -1,91 +1,36 @@
 /**
- * The one error model of the server. Features throw AppError (usually through the factories
- * below); each transport has exactly one mapper that renders it (HTTP body, gateway reply, CLI exit).
- * Anything that is not an AppError is an internal error: logged in full, shown as INTERNAL.
+ * The one error model of the server. Features throw AppError (through the factories of the
+ * catalogue); every transport turns whatever was thrown into an AppError with `toAppError` and renders
+ * that (HTTP body, gateway reply, CLI line and exit code). Anything that is not an AppError, a driver
+ * error we translate, or a body-parser failure is an internal error: logged in full (scrubbed by the
+ * logger), shown only as INTERNAL.
  */
 
-export interface ErrorDetail {
-  path: string;
-  message: string;
+import { translateDbError } from './db/errors.js';
+import { type AppError, errors, isAppError } from './error-catalogue.js';
+
+export * from './error-catalogue.js';
+
+/** Where `toAppError` reports what it could not map (a pino logger, or the CLI's debug printer). */
+export interface ErrorLog {
+  error(obj: Record<string, unknown>, msg: string): void;
 }
 
-export class AppError extends Error {
-  readonly code: string;
-  readonly status: number;
-  readonly details?: ErrorDetail[];
-  /** Extra response headers, e.g. Retry-After on 429. */
-  readonly headers?: Record<string, string>;
-
-  constructor(
-    code: string,
-    status: number,
-    message: string,
-    options: { details?: ErrorDetail[]; headers?: Record<string, string>; cause?: unknown } = {},
-  ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'AppError';
-    this.code = code;
-    this.status = status;
-    if (options.details) this.details = options.details;
-    if (options.headers) this.headers = options.headers;
+/**
+ * Any thrown value → the AppError to show. Body-parser failures (ultimate-express's errors carry no
+ * status) become 400/413, driver constraint and lock errors their domain error, the rest INTERNAL
+ * after being logged with `context`.
+ */
+export function toAppError(err: unknown, log?: ErrorLog, context: Record<string, unknown> = {}): AppError {
+  if (isAppError(err)) return err;
+  if (err instanceof SyntaxError) return errors.validation('The request body is not valid JSON.');
+  const e = err as { message?: string; type?: string; status?: number } | null;
+  if (e?.message === 'Request entity too large' || e?.type === 'entity.too.large' || e?.status === 413) {
+    return errors.payloadTooLarge();
   }
-
-  toJSON(): { code: string; message: string; details?: ErrorDetail[] } {
-    return this.details
-      ? { code: this.code, message: this.message, details: this.details }
-      : { code: this.code, message: this.message };
-  }
-}
-
-export const isAppError = (e: unknown): e is AppError => e instanceof AppError;
-
-export const errors = {
-  validation: (message = 'The request is not valid.', details?: ErrorDetail[]) =>
-    new AppError('VALIDATION_FAILED', 400, message, details ? { details } : {}),
-  unauthenticated: (message = 'Authentication is required.') => new AppError('UNAUTHENTICATED', 401, message),
-  invalidCredentials: () => new AppError('INVALID_CREDENTIALS', 401, 'Invalid username or password.'),
-  mfaRequired: () => new AppError('MFA_REQUIRED', 401, 'A two-factor code is required.'),
-  invalidMfaCode: () => new AppError('INVALID_MFA_CODE', 401, 'The two-factor code is not valid.'),
-  tokenExpired: () => new AppError('TOKEN_EXPIRED', 401, 'The access token has expired.'),
-  tokenReused: () =>
-    new AppError('TOKEN_REUSED', 401, 'This refresh token was already used; the session has been revoked.'),
-  forbidden: (message = 'You do not have permission to do that.') => new AppError('FORBIDDEN', 403, message),
-  accountLocked: (retryAfterSeconds?: number) =>
-    new AppError(
-      'ACCOUNT_LOCKED',
-      403,
-      'This account is temporarily locked after too many failed logins.',
-      retryAfterSeconds ? { headers: { 'Retry-After': String(retryAfterSeconds) } } : {},
-    ),
-  notFound: (message = 'Not found.') => new AppError('NOT_FOUND', 404, message),
-  conflict: (message = 'That conflicts with an existing resource.') => new AppError('CONFLICT', 409, message),
-  payloadTooLarge: (message = 'The request body is too large.') => new AppError('PAYLOAD_TOO_LARGE', 413, message),
-  unsupportedMediaType: (message = 'That file type is not allowed.') =>
-    new AppError('UNSUPPORTED_MEDIA_TYPE', 415, message),
-  rateLimited: (retryAfterSeconds: number) =>
-    new AppError('RATE_LIMITED', 429, 'Too many requests; try again later.', {
-      headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
-    }),
-  /** 503: a temporary condition (shutdown, a database lock held past its wait budget); retry later. */
-  unavailable: (message = 'The service is temporarily unavailable.', retryAfterSeconds = 1) =>
-    new AppError('SERVICE_UNAVAILABLE', 503, message, {
-      headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
-    }),
-  /** No mediasoup worker (or voice turned off): text chat works, voice does not. */
-  voiceUnavailable: () => new AppError('VOICE_UNAVAILABLE', 503, 'Voice is not available on this server right now.'),
-  internal: () => new AppError('INTERNAL', 500, 'An internal error occurred.'),
-};
-
-/** Raised for bad configuration or keys; the CLI prints its message as the one-line reason. */
-export class ConfigError extends Error {
-  readonly problems: string[];
-  constructor(problems: string[]) {
-    super(
-      problems.length === 1
-        ? `Invalid configuration: ${problems[0]}`
-        : `Invalid configuration (${problems.length} problems): ${problems.join('; ')}`,
-    );
-    this.name = 'ConfigError';
-    this.problems = problems;
-  }
+  if (e?.type === 'entity.parse.failed') return errors.validation('The request body is not valid JSON.');
+  const db = translateDbError(err);
+  if (db) return db;
+  log?.error({ err, ...context }, 'unhandled error');
+  return errors.internal();
 }

@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { adminDisableMfa } from '../../src/users/service.js';
+import { adminDisableMfa } from '../../src/auth/mfa.js';
 import { BaseCommand } from '../_base.js';
 
 export default class UsersDisableMfa extends BaseCommand {

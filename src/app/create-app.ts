@@ -1,15 +1,22 @@
 /**
  * Composition root: wires config, database, keyring, transports and features into one server, and
- * shuts them down in order (stop accepting → close sockets → close database).
+ * shuts them down in order (stop accepting → close sockets → flush writers → drop subscriptions →
+ * close the bus, Redis and the database). Every runtime object of an app is built here, so two apps
+ * in one process share none.
  */
 import type { Redis } from 'ioredis';
+import { ChannelAccessCache } from '../access/cache.js';
+import { createMailer } from '../auth/mailer.js';
 import { SessionGuard } from '../auth/session-guard.js';
 import type { Config } from '../config/index.js';
+import type { AppContext } from '../context.js';
 import { type Keyring, loadKeyring } from '../crypto/keyring.js';
+import { DummyPassword } from '../crypto/passwords.js';
 import { createDb, type Db, dbOptionsOf, dialectOf } from '../db/knex.js';
 import { migrationStatus } from '../db/migrator.js';
 import { ConfigError } from '../errors.js';
 import { type EventBus, LocalEventBus } from '../events/bus.js';
+import { EventHub } from '../events/hub.js';
 import { Gateway } from '../gateway/Gateway.js';
 import { createHttpApp, type RouteModule } from '../http/app.js';
 import { authRoutes } from '../http/routes/auth.js';
@@ -22,22 +29,24 @@ import { JOBS } from '../jobs/index.js';
 import { JobScheduler } from '../jobs/scheduler.js';
 import { NodeKeySync } from '../keys/node-sync.js';
 import { createLogger, type Logger } from '../logger.js';
-import { closeMessageWriter } from '../messages/repo.js';
+import { createMessageWriter } from '../messages/repo.js';
 import { createMetrics } from '../metrics.js';
 import { listen } from '../net/uws.js';
 import { RateLimits } from '../ratelimit/index.js';
 import { registerVoiceMetrics } from '../voice/metrics.js';
 import { VoiceService } from '../voice/VoiceService.js';
-import type { AppContext } from './context.js';
 
 export interface CreateAppOptions {
   logger?: Logger;
   keyring?: Keyring;
+  /** A pool on the configured database (it stays open after stop()). */
   db?: Db;
 }
 
 export interface VoiceChatApp {
   ctx: AppContext;
+  /** The raw bus (tests and benchmarks inject messages; features publish through `ctx.events`). */
+  bus: EventBus;
   gateway: Gateway;
   /** Starts listening; resolves with the bound port (useful with port 0). */
   start(): Promise<{ port: number }>;
@@ -53,7 +62,8 @@ const routeModules: RouteModule[] = [authRoutes, guildRoutes, channelRoutes, mes
 export async function createApp(config: Config, opts: CreateAppOptions = {}): Promise<VoiceChatApp> {
   const logger = opts.logger ?? createLogger(config.logLevel);
   const keyring = opts.keyring ?? loadKeyring(config);
-  const db = opts.db ?? createDb(dbOptionsOf(config));
+  const dbOptions = dbOptionsOf(config);
+  const db = opts.db ?? createDb(dbOptions);
   const ownsDb = !opts.db;
   try {
     const status = await migrationStatus(db);
@@ -97,7 +107,8 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     ? await (await import('../events/redis-bus.js')).RedisEventBus.connect(config.redisUrl, logger, {
         channel: `${config.redisPrefix}:bus`,
       })
-    : new LocalEventBus();
+    : new LocalEventBus(logger);
+  const events = new EventHub(bus);
   const limits = new RateLimits({
     scale: config.rateLimitScale,
     windowScale: config.rateLimitWindowScale,
@@ -105,6 +116,8 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     logger,
     ...(redis ? { redis } : {}),
   });
+  const dummyPassword = new DummyPassword(config);
+  dummyPassword.warmUp().catch((err) => logger.error({ err }, 'dummy password hash failed'));
   const ctx: AppContext = {
     config,
     db,
@@ -112,9 +125,13 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     keyring,
     logger,
     metrics: createMetrics(),
-    bus,
+    events,
     limits,
-    sessions: new SessionGuard({ db, keyring: () => ctx.keyring, bus }),
+    sessions: new SessionGuard({ db, keyring: () => ctx.keyring, events }),
+    channelAccess: new ChannelAccessCache(db, events),
+    messageWriter: createMessageWriter(db, dbOptions),
+    dummyPassword,
+    mailer: createMailer(config),
     voice: VoiceService.create({ config, logger }),
   };
   registerVoiceMetrics(ctx.metrics.registry, ctx.voice);
@@ -140,6 +157,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
 
   return {
     ctx,
+    bus,
     gateway,
     async start() {
       // Media first: the workers are running (or known to be unavailable) before clients arrive.
@@ -169,8 +187,11 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
         // After the sockets (nobody can join any more), before the database.
         ctx.voice.close();
         await keySync.close();
-        await closeMessageWriter(db);
+        await ctx.messageWriter.close();
+        ctx.channelAccess.close();
+        ctx.sessions.close();
         await bus.close();
+        ctx.mailer?.close();
         redis?.disconnect();
         if (ownsDb) await db.destroy();
         logger.info('stopped');

@@ -7,6 +7,10 @@ type Q = Db | Knex.Transaction;
 
 export const CHECKPOINT_ACTION = 'audit.checkpoint';
 
+/** The account of a username (for `--user NAME`), read here so audit does not depend on the users feature. */
+export const userIdByName = (db: Q, username: string): Promise<{ id: string } | undefined> =>
+  db('users').where({ username }).first('id');
+
 export interface AuditFilter {
   userId?: string | undefined;
   action?: string | undefined;

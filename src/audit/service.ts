@@ -2,7 +2,6 @@
 import type { Db } from '../db/knex.js';
 import { errors } from '../errors.js';
 import { iso } from '../ids.js';
-import { findByUsername } from '../users/repo.js';
 import * as repo from './repo.js';
 import type { AuditRow } from './writer.js';
 
@@ -56,7 +55,7 @@ export function parseTime(value: string, flag: string, now = Date.now()): number
 export async function listAudit(db: Db, q: AuditQuery): Promise<AuditListing[]> {
   let userId: string | undefined;
   if (q.user) {
-    const user = await findByUsername(db, q.user);
+    const user = await repo.userIdByName(db, q.user);
     if (user) userId = user.id;
     else if (UUID.test(q.user)) userId = q.user.toLowerCase();
     else throw errors.notFound(`No user named "${q.user}".`);

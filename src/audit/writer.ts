@@ -4,9 +4,10 @@
  * row is locked while appending so concurrent writers (Postgres) cannot fork the chain.
  */
 import type { Knex } from 'knex';
+import type { Actor } from '../actor.js';
 import { canonicalJson } from '../canonical-json.js';
 import { sha256Hex } from '../crypto/random.js';
-import type { Db } from '../db/knex.js';
+import { type Queryable, withTransaction } from '../db/knex.js';
 import { nowMs } from '../ids.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -65,27 +66,17 @@ async function append(trx: Knex.Transaction, entry: AuditEntry): Promise<AuditRo
 }
 
 /** Appends one audit row; pass the transaction of the change it records. */
-export async function recordAudit(db: Db | Knex.Transaction, entry: AuditEntry): Promise<AuditRow> {
-  if ((db as Knex.Transaction).isTransaction) return append(db as Knex.Transaction, entry);
-  return (db as Db).transaction((trx) => append(trx, entry));
-}
-
-/** Who acted: the authenticated user and the address they came from. */
-export interface AuditActor {
-  userId: string;
-  ip?: string | null;
+export function recordAudit(db: Queryable, entry: AuditEntry): Promise<AuditRow> {
+  return withTransaction(db, (trx) => append(trx, entry));
 }
 
 /** recordAudit for an action a user took on one resource (the common case of every feature). */
 export const recordActorAudit = (
-  db: Db | Knex.Transaction,
-  actor: AuditActor,
+  db: Queryable,
+  actor: Actor,
   action: string,
   resourceType: string,
   resourceId: string,
   metadata: Record<string, unknown>,
 ): Promise<AuditRow> =>
   recordAudit(db, { action, userId: actor.userId, resourceType, resourceId, ip: actor.ip ?? null, metadata });
-
-/** The verifier lives in verify.ts; re-exported for existing callers. */
-export { type ChainVerification, verifyAuditChain } from './verify.js';

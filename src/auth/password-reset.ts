@@ -4,25 +4,17 @@
  * 1 hour), delivered by SMTP when configured or issued by the admin's CLI, and the reset itself, which
  * revokes every session. MFA stays on: the next login still needs a code.
  */
-import type { Knex } from 'knex';
 import { recordAudit } from '../audit/writer.js';
-import type { Config } from '../config/index.js';
+import { hashPassword } from '../crypto/passwords.js';
 import { hashToken, randomToken } from '../crypto/random.js';
-import type { Db } from '../db/knex.js';
+import { type Db, type Queryable, withTransaction } from '../db/knex.js';
 import { errors } from '../errors.js';
 import { newId, nowMs } from '../ids.js';
 import { ipKey } from '../ratelimit/index.js';
-import { createMailer, type Mailer } from './mailer.js';
-import { hashPassword } from './passwords.js';
 import { RESET_TOKEN_TTL_SECONDS } from './policy.js';
 import * as repo from './repo.js';
+import type { ResetPasswordBody } from './schema.js';
 import { type AuthDeps, publishSessionsRevoked, type RequestMeta } from './service.js';
-
-const mailers = new WeakMap<Config, Mailer | undefined>();
-function mailerFor(config: Config): Mailer | undefined {
-  if (!mailers.has(config)) mailers.set(config, createMailer(config));
-  return mailers.get(config);
-}
 
 /** The link printed or mailed with a token; the token rides in the fragment so no server logs it. */
 export const resetLink = (publicUrl: string | undefined, token: string): string | undefined =>
@@ -30,14 +22,14 @@ export const resetLink = (publicUrl: string | undefined, token: string): string 
 
 /** Creates a reset token for a user (voiding earlier ones) and audits it under `action`. */
 export async function issuePasswordResetToken(
-  db: Db | Knex.Transaction,
+  db: Queryable,
   userId: string,
   audit: { action: string; ip?: string | null; metadata?: Record<string, unknown> },
 ): Promise<{ token: string; expiresAt: number }> {
   const token = randomToken(32);
   const now = nowMs();
   const expiresAt = now + RESET_TOKEN_TTL_SECONDS * 1000;
-  const run = async (trx: Knex.Transaction) => {
+  await withTransaction(db, async (trx) => {
     await repo.voidResetTokens(trx, userId, now);
     await repo.insertResetToken(trx, {
       id: newId(),
@@ -54,9 +46,7 @@ export async function issuePasswordResetToken(
       ip: audit.ip ?? null,
       metadata: audit.metadata ?? {},
     });
-  };
-  if ((db as Knex.Transaction).isTransaction) await run(db as Knex.Transaction);
-  else await (db as Db).transaction(run);
+  });
   return { token, expiresAt };
 }
 
@@ -82,7 +72,7 @@ async function sendResetIfPossible(deps: AuthDeps, username: string, meta: Reque
   await new Promise((r) => setImmediate(r));
   const user = await repo.userByName(deps.db, username);
   if (!user || user.disabled_at) return;
-  const mailer = mailerFor(deps.config);
+  const mailer = deps.mailer;
   if (!mailer || !user.email) {
     deps.logger.warn(
       { user_id: user.id, smtp: Boolean(mailer), email: Boolean(user.email) },
@@ -122,11 +112,7 @@ async function sendResetIfPossible(deps: AuthDeps, username: string, meta: Reque
 }
 
 /** POST /auth/reset-password: single use; revokes every session of the user. */
-export async function resetPassword(
-  deps: AuthDeps,
-  input: { token: string; new_password: string },
-  meta: RequestMeta,
-): Promise<void> {
+export async function resetPassword(deps: AuthDeps, input: ResetPasswordBody, meta: RequestMeta): Promise<void> {
   await deps.limits.consume('password_reset_ip', ipKey(meta.ip));
   const invalid = () =>
     errors.validation('The reset token is not valid or has expired.', [{ path: 'token', message: 'is not valid' }]);

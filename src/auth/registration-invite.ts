@@ -3,16 +3,17 @@
  * rules as "join by invite"), in the registration transaction. Any unusable code — unknown, expired,
  * used up — is one FORBIDDEN answer.
  */
-import type { Knex } from 'knex';
+import type { Queryable } from '../db/knex.js';
 import { AppError, errors } from '../errors.js';
+import type { MemberWire } from '../events/event-map.js';
 import { redeemInvite } from '../guilds/service.js';
 
 export async function redeemInviteForRegistration(
-  trx: Knex.Transaction,
+  trx: Queryable,
   code: string,
   userId: string,
   now: number,
-): Promise<{ guildId: string; joined: unknown }> {
+): Promise<{ guildId: string; joined: MemberWire | undefined }> {
   try {
     const { guild, joined } = await redeemInvite(trx, code, userId, now);
     return { guildId: guild.id, joined };

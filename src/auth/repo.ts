@@ -3,12 +3,9 @@
  * failed-login counters and locks, MFA columns and backup codes, password-reset tokens. The only knex
  * user of the auth feature. Tokens and codes arrive here already hashed.
  */
-import type { Knex } from 'knex';
-import type { Db } from '../db/knex.js';
+import type { Queryable as Q } from '../db/knex.js';
 import { newId, nowMs } from '../ids.js';
 import type { UserRow } from '../users/presenter.js';
-
-type Q = Db | Knex.Transaction;
 
 export interface AuthUserRow extends UserRow {
   password_hash: string;
@@ -47,7 +44,7 @@ export async function updateUser(db: Q, id: string, patch: Record<string, unknow
 }
 
 /** Adds one failure and returns the new count (the row lock of the update serialises concurrent failures). */
-export async function incrementFailures(trx: Knex.Transaction, id: string): Promise<number> {
+export async function incrementFailures(trx: Q, id: string): Promise<number> {
   await trx('users').where({ id }).increment('failed_login_count', 1);
   const row = await trx('users').where({ id }).first('failed_login_count');
   return Number(row?.failed_login_count ?? 0);
@@ -62,6 +59,24 @@ export async function claimTotpStep(db: Q, userId: string, step: number): Promis
   return n === 1;
 }
 
+/** Turns MFA on with the verified pending secret; false when the pending secret changed meanwhile. */
+export async function enableMfa(db: Q, userId: string, pendingSecret: string, step: number, now: number) {
+  const n = await db('users').where({ id: userId, mfa_enabled: false, mfa_pending_secret: pendingSecret }).update({
+    mfa_enabled: true,
+    mfa_secret: pendingSecret,
+    mfa_pending_secret: null,
+    mfa_last_step: step,
+    updated_at: now,
+  });
+  return n === 1;
+}
+
+/** Turns MFA off: secrets, last step and backup codes go. */
+export async function clearMfa(db: Q, userId: string): Promise<void> {
+  await updateUser(db, userId, { mfa_enabled: false, mfa_secret: null, mfa_pending_secret: null, mfa_last_step: null });
+  await db('mfa_backup_codes').where({ user_id: userId }).delete();
+}
+
 // --- sessions ---------------------------------------------------------------------------------
 
 export async function insertSession(db: Q, row: SessionRow): Promise<void> {
@@ -70,6 +85,17 @@ export async function insertSession(db: Q, row: SessionRow): Promise<void> {
 
 export const sessionByTokenHash = (db: Q, tokenHash: string): Promise<SessionRow | undefined> =>
   db('sessions').where({ token_hash: tokenHash }).first();
+
+/** Whether a session family is live (not revoked, not rotated away, not expired) for this user. */
+export async function isLiveSession(db: Q, familyId: string, userId: string, now: number): Promise<boolean> {
+  const row = await db('sessions')
+    .where({ family_id: familyId, user_id: userId })
+    .whereNull('revoked_at')
+    .whereNull('rotated_at')
+    .where('expires_at', '>', now)
+    .first('id');
+  return Boolean(row);
+}
 
 /** Marks a token row used; false when it was already rotated or revoked (a concurrent refresh won). */
 export async function markRotated(db: Q, id: string, now: number): Promise<boolean> {
@@ -110,15 +136,11 @@ export async function revokeFamilies(
 
 // --- MFA backup codes ------------------------------------------------------------------------------
 
-export async function replaceBackupCodes(trx: Knex.Transaction, userId: string, hashes: string[], now: number) {
+export async function replaceBackupCodes(trx: Q, userId: string, hashes: string[], now: number) {
   await trx('mfa_backup_codes').where({ user_id: userId }).delete();
   await trx('mfa_backup_codes').insert(
     hashes.map((code_hash) => ({ id: newId(), user_id: userId, code_hash, created_at: now })),
   );
-}
-
-export async function deleteBackupCodes(db: Q, userId: string): Promise<void> {
-  await db('mfa_backup_codes').where({ user_id: userId }).delete();
 }
 
 /** Uses a backup code once: false when unknown or already used. */

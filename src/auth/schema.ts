@@ -34,3 +34,9 @@ export const mfaVerifyBody = z.object({ code });
 export const mfaConfirmBody = z.object({ password: anyPassword, code });
 export const forgotPasswordBody = z.object({ username: z.string().min(1).max(64) });
 export const resetPasswordBody = z.object({ token: z.string().min(1).max(256), new_password: passwordSchema });
+
+export type RegisterBody = z.output<typeof registerBody>;
+export type LoginBody = z.output<typeof loginBody>;
+export type UpdateMeBody = z.output<typeof updateMeBody>;
+export type ChangePasswordBody = z.output<typeof changePasswordBody>;
+export type ResetPasswordBody = z.output<typeof resetPasswordBody>;

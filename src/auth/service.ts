@@ -4,28 +4,44 @@
  * audited in its own transaction; `sessions_revoked` is published on the bus after the commit so the
  * gateway and every node's session cache drop the revoked sessions at once.
  */
-import type { Knex } from 'knex';
-import type { AppContext } from '../app/context.js';
 import { recordAudit } from '../audit/writer.js';
+import type { Config } from '../config/index.js';
+import type { Keyring } from '../crypto/keyring.js';
+import { type DummyPassword, hashPassword, needsRehash, verifyPassword } from '../crypto/passwords.js';
 import { hashToken, randomToken } from '../crypto/random.js';
+import type { Db, Queryable } from '../db/knex.js';
 import { errors } from '../errors.js';
+import type { EventHub } from '../events/hub.js';
 import { announceJoin } from '../guilds/service.js';
 import { newId, nowMs } from '../ids.js';
-import { ipKey } from '../ratelimit/index.js';
+import type { Logger } from '../logger.js';
+import { ipKey, type RateLimits } from '../ratelimit/index.js';
 import { presentSelf } from '../users/presenter.js';
 import { insertUser, prepareUser } from '../users/service.js';
-import { checkSecondFactor } from './mfa.js';
-import { hashPassword, needsRehash, verifyDummy, verifyPassword } from './passwords.js';
+import type { Mailer } from './mailer.js';
 import { LOCKOUT_THRESHOLD, lockoutMs, truncateUserAgent } from './policy.js';
 import { presentSession, type TokenPair } from './presenter.js';
 import { redeemInviteForRegistration } from './registration-invite.js';
 import * as repo from './repo.js';
+import type { ChangePasswordBody, LoginBody, RegisterBody, UpdateMeBody } from './schema.js';
+import { checkSecondFactor } from './second-factor.js';
 import type { AuthInfo } from './session-guard.js';
 import { signAccessToken } from './tokens.js';
 
 const NO_SUCH_USER_ID = '00000000-0000-0000-0000-000000000000';
 
-export type AuthDeps = Pick<AppContext, 'db' | 'config' | 'keyring' | 'bus' | 'limits' | 'logger'>;
+export interface AuthDeps {
+  db: Db;
+  config: Config;
+  keyring: Keyring;
+  events: EventHub;
+  limits: RateLimits;
+  logger: Logger;
+  /** What unknown usernames are verified against (same Argon2 work as a real account). */
+  dummyPassword: DummyPassword;
+  /** SMTP for reset mail; undefined when VOICECHAT_SMTP_URL is not set. */
+  mailer: Mailer | undefined;
+}
 
 /** Where a request came from: recorded on sessions and audit rows. */
 export interface RequestMeta {
@@ -41,7 +57,7 @@ export interface RequestMeta {
  */
 async function issueTokens(
   deps: AuthDeps,
-  trx: Knex.Transaction,
+  trx: Queryable,
   userId: string,
   meta: RequestMeta,
   family?: { id: string; createdAt: number },
@@ -75,24 +91,19 @@ async function issueTokens(
   };
 }
 
-function publishRevoked(deps: AuthDeps, userId: string, sessionIds: string[] | 'all', exceptSessionId?: string) {
-  deps.bus.publish({
-    kind: 'sessions_revoked',
-    userId,
-    sessionIds,
-    ...(exceptSessionId ? { exceptSessionId } : {}),
-  });
+/** After the revoking transaction committed: every node drops the sessions and closes their sockets. */
+export function publishSessionsRevoked(
+  deps: Pick<AuthDeps, 'events'>,
+  userId: string,
+  sessionIds: string[] | 'all',
+  exceptSessionId?: string,
+): void {
+  deps.events.outbox().sessionsRevoked(userId, sessionIds, exceptSessionId).flush();
 }
 
 // --- register ------------------------------------------------------------------------------------
 
-export interface RegisterInput {
-  username: string;
-  password: string;
-  email?: string | null | undefined;
-  display_name?: string | null | undefined;
-  invite_code?: string | undefined;
-}
+export type RegisterInput = RegisterBody;
 
 export async function register(deps: AuthDeps, input: RegisterInput, meta: RequestMeta) {
   await deps.limits.consume('register_ip', ipKey(meta.ip));
@@ -127,17 +138,13 @@ export async function register(deps: AuthDeps, input: RegisterInput, meta: Reque
     });
     return { ...issued, guildId: joined?.guildId, joined: joined?.joined };
   });
-  if (result.guildId) announceJoin(deps.bus, result.guildId, row.id, result.joined);
+  if (result.joined) announceJoin(deps.events, result.joined.guild_id, row.id, result.joined);
   return { user: presentSelf(row), ...result.tokens };
 }
 
 // --- login ---------------------------------------------------------------------------------------
 
-export interface LoginInput {
-  username: string;
-  password: string;
-  mfa_code?: string | undefined;
-}
+export type LoginInput = LoginBody;
 
 /**
  * Counts a failed login against the IP (block after 10 in 5 min) and the account (lock after 10 in a
@@ -206,7 +213,7 @@ export async function login(deps: AuthDeps, input: LoginInput, meta: RequestMeta
   // Unknown users cost the same Argon2 work and get the same answer as a wrong password.
   const passwordOk = user
     ? await verifyPassword(user.password_hash, input.password)
-    : await verifyDummy(input.password, deps.config);
+    : await deps.dummyPassword.verify(input.password);
   if (!user || !passwordOk || user.disabled_at) {
     await recordLoginFailure(
       deps,
@@ -300,7 +307,7 @@ export async function refresh(deps: AuthDeps, refreshToken: string, meta: Reques
   );
   if (outcome.kind === 'ok') return outcome.tokens;
   if (outcome.kind === 'reused') {
-    publishRevoked(deps, outcome.row.user_id, [outcome.row.family_id]);
+    publishSessionsRevoked(deps, outcome.row.user_id, [outcome.row.family_id]);
     deps.logger.warn({ user_id: outcome.row.user_id, session_id: outcome.row.family_id }, 'refresh token reused');
     throw errors.tokenReused();
   }
@@ -338,7 +345,7 @@ export async function logout(
       metadata: { session_ids: [...families] },
     });
   });
-  publishRevoked(deps, userId, [...families]);
+  publishSessionsRevoked(deps, userId, [...families]);
 }
 
 export async function listSessions(deps: AuthDeps, auth: AuthInfo) {
@@ -359,7 +366,7 @@ export async function logoutAll(deps: AuthDeps, auth: AuthInfo, meta: RequestMet
       metadata: { revoked_tokens: n },
     });
   });
-  publishRevoked(deps, auth.userId, 'all');
+  publishSessionsRevoked(deps, auth.userId, 'all');
 }
 
 /** DELETE /auth/sessions/:id — one of the caller's own sessions; anyone else's is NOT_FOUND. */
@@ -380,12 +387,12 @@ export async function logoutSession(deps: AuthDeps, auth: AuthInfo, familyId: st
     return true;
   });
   if (!found) throw errors.notFound('No such session.');
-  publishRevoked(deps, auth.userId, [familyId]);
+  publishSessionsRevoked(deps, auth.userId, [familyId]);
 }
 
 // --- profile and password ------------------------------------------------------------------------
 
-async function requireUser(db: AuthDeps['db'] | Knex.Transaction, userId: string): Promise<repo.AuthUserRow> {
+async function requireUser(db: Queryable, userId: string): Promise<repo.AuthUserRow> {
   const user = await repo.userById(db, userId);
   if (!user) throw errors.unauthenticated();
   return user;
@@ -395,12 +402,7 @@ export async function getMe(deps: AuthDeps, auth: AuthInfo) {
   return presentSelf(await requireUser(deps.db, auth.userId));
 }
 
-export async function updateMe(
-  deps: AuthDeps,
-  auth: AuthInfo,
-  patch: { display_name?: string | null | undefined; email?: string | null | undefined },
-  meta: RequestMeta,
-) {
+export async function updateMe(deps: AuthDeps, auth: AuthInfo, patch: UpdateMeBody, meta: RequestMeta) {
   const changes: Record<string, unknown> = {};
   if (patch.display_name !== undefined) changes.display_name = patch.display_name;
   if (patch.email !== undefined) changes.email = patch.email;
@@ -434,7 +436,7 @@ export async function confirmPassword(deps: AuthDeps, user: repo.AuthUserRow, pa
 export async function changePassword(
   deps: AuthDeps,
   auth: AuthInfo,
-  input: { current_password: string; new_password: string },
+  input: ChangePasswordBody,
   meta: RequestMeta,
 ): Promise<void> {
   const user = await requireUser(deps.db, auth.userId);
@@ -454,7 +456,5 @@ export async function changePassword(
       metadata: { revoked_tokens: n },
     });
   });
-  publishRevoked(deps, user.id, 'all', auth.sessionId);
+  publishSessionsRevoked(deps, user.id, 'all', auth.sessionId);
 }
-
-export { publishRevoked as publishSessionsRevoked };

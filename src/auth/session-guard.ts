@@ -6,8 +6,9 @@
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/knex.js';
 import { errors } from '../errors.js';
-import type { EventBus } from '../events/bus.js';
+import type { EventHub } from '../events/hub.js';
 import { nowMs } from '../ids.js';
+import { isLiveSession } from './repo.js';
 import { type AccessClaims, verifyAccessToken } from './tokens.js';
 
 export interface AuthInfo extends AccessClaims {}
@@ -22,12 +23,13 @@ export class SessionGuard {
   /** Recently verified tokens (same bound as the session cache, never past `exp`): skips HMAC + JSON. */
   #verified = new Map<string, { claims: AccessClaims; until: number }>();
 
-  constructor(opts: { db: Db; keyring: () => Keyring; bus: EventBus; cacheMs?: number }) {
+  readonly #unsubscribe: () => void;
+
+  constructor(opts: { db: Db; keyring: () => Keyring; events: EventHub; cacheMs?: number }) {
     this.#db = opts.db;
     this.#keyring = opts.keyring;
     this.#cacheMs = opts.cacheMs ?? 2000;
-    opts.bus.subscribe((m) => {
-      if (m.kind !== 'sessions_revoked') return;
+    this.#unsubscribe = opts.events.on('sessions_revoked', (m) => {
       this.#generation++;
       for (const [token, v] of this.#verified) {
         const hit =
@@ -59,13 +61,7 @@ export class SessionGuard {
       return claims;
     }
     const generation = this.#generation;
-    const live = await this.#db('sessions')
-      .where({ family_id: claims.sessionId, user_id: claims.userId })
-      .whereNull('revoked_at')
-      .whereNull('rotated_at')
-      .where('expires_at', '>', now)
-      .first('id');
-    if (!live) {
+    if (!(await isLiveSession(this.#db, claims.sessionId, claims.userId, now))) {
       this.#cache.delete(claims.sessionId);
       throw errors.unauthenticated('The session has ended.');
     }
@@ -80,6 +76,13 @@ export class SessionGuard {
     const exp = (JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as { exp: number }).exp;
     if (this.#verified.size > 100_000) this.#verified.clear();
     this.#verified.set(token, { claims, until: Math.min(now + this.#cacheMs, exp * 1000) });
+  }
+
+  /** Stops listening to the bus (app shutdown). */
+  close(): void {
+    this.#unsubscribe();
+    this.#cache.clear();
+    this.#verified.clear();
   }
 
   /** Forget a session locally (the bus does this on every node). */

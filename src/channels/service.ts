@@ -3,149 +3,131 @@
  * overrides. A channel the caller cannot VIEW is 404 (no existence leak); one they can view but not
  * manage is 403. Channel-level MANAGE_CHANNELS (after overrides) is what counts.
  */
-import type { AppContext } from '../app/context.js';
+import { type ChannelAccess, channelOr404, memberOr404, roleOr404, visibleGuildChannels } from '../access/loaders.js';
+import { P, toWire } from '../access/permissions.js';
+import { assertBelowActor, assertEveryoneAllowed, assertGrantable, requirePermission } from '../access/policy.js';
+import type { ChannelRow } from '../access/repo.js';
+import type { Actor } from '../actor.js';
 import { recordActorAudit } from '../audit/writer.js';
+import type { Config } from '../config/index.js';
+import type { Db, Queryable } from '../db/knex.js';
 import { errors } from '../errors.js';
-import { type ChannelAccess, loadChannelAccess } from '../guilds/access.js';
-import { Outbox } from '../guilds/events.js';
-import { channelPermissions, has, P, toWire } from '../guilds/permissions.js';
-import { assertBelowActor, assertEveryoneAllowed, assertGrantable, requirePermission } from '../guilds/policy.js';
-import { presentChannel, presentOverride } from '../guilds/presenter.js';
-import { roleRepo } from '../guilds/repo.js';
-import { isId } from '../guilds/schema.js';
-import { type Actor, memberOr404 } from '../guilds/service.js';
+import type { EventHub } from '../events/hub.js';
 import { newId, nowMs } from '../ids.js';
+import type { Logger } from '../logger.js';
+import { attachmentRepo } from '../uploads/repo.js';
 import { removeStoredFiles } from '../uploads/storage.js';
+import { presentChannel, presentOverride } from './presenter.js';
 import { channelRepo } from './repo.js';
+import type { ChannelCreate, ChannelUpdate, OverrideBody } from './schema.js';
 
-type Ctx = Pick<AppContext, 'db' | 'bus' | 'config' | 'logger'>;
-type Q = AppContext['db'];
-
-/** The channel as the caller sees it; 404 when it does not exist or is not visible to them. */
-export async function channelOr404(db: Q, channelId: string, userId: string): Promise<ChannelAccess> {
-  const access = isId(channelId) ? await loadChannelAccess(db, channelId, userId) : undefined;
-  if (!access) throw errors.notFound('No such channel.');
-  return access;
+export interface ChannelDeps {
+  db: Db;
+  events: EventHub;
+  config: Pick<Config, 'dataDir'>;
+  logger: Logger;
 }
+
+type GuildChannelAccess = ChannelAccess & {
+  member: NonNullable<ChannelAccess['member']>;
+  channel: { guild_id: string };
+};
 
 /** A guild channel the caller may view (DM channels are managed by the DM feature). */
-async function guildChannelOr404(db: Q, channelId: string, userId: string) {
-  const access = await channelOr404(db, channelId, userId);
+async function guildChannelOr404(q: Queryable, channelId: string, userId: string): Promise<GuildChannelAccess> {
+  const access = await channelOr404(q, channelId, userId);
   if (!access.member || !access.channel.guild_id) throw errors.notFound('No such channel.');
-  return access as ChannelAccess & { member: NonNullable<ChannelAccess['member']> };
+  return access as GuildChannelAccess;
 }
 
-export async function listChannels(ctx: Ctx, actor: Actor, guildId: string) {
-  const me = await memberOr404(ctx.db, guildId, actor.userId);
-  const channels = await channelRepo.listForGuild(ctx.db, guildId);
-  const overrides = await channelRepo.overridesFor(
-    ctx.db,
-    channels.map((c) => c.id),
-  );
-  return channels
-    .filter((c) =>
-      has(
-        channelPermissions(
-          me.isOwner,
-          me.roles,
-          overrides.filter((o) => o.channel_id === c.id),
-          me.everyoneRoleId,
-        ),
-        P.VIEW_CHANNEL,
-      ),
-    )
-    .map(presentChannel);
+const voiceOnly = () =>
+  errors.validation('Only voice channels have a user limit.', [{ path: 'user_limit', message: 'voice only' }]);
+
+/** The default channels of a new guild (#general and the General voice channel). */
+export function defaultChannels(guildId: string, now: number): ChannelRow[] {
+  const channel = (name: string, type: 'text' | 'voice', position: number): ChannelRow => ({
+    id: newId(),
+    guild_id: guildId,
+    type,
+    name,
+    topic: null,
+    position,
+    user_limit: null,
+    created_at: now,
+    updated_at: now,
+  });
+  return [channel('general', 'text', 0), channel('General', 'voice', 1)];
 }
 
-export async function createChannel(
-  ctx: Ctx,
-  actor: Actor,
-  guildId: string,
-  input: {
-    name: string;
-    type: 'text' | 'voice';
-    topic?: string | null | undefined;
-    position?: number | undefined;
-    user_limit?: number | null | undefined;
-  },
-) {
-  const me = await memberOr404(ctx.db, guildId, actor.userId);
+export async function listChannels(deps: ChannelDeps, actor: Actor, guildId: string) {
+  const me = await memberOr404(deps.db, guildId, actor.userId);
+  return (await visibleGuildChannels(deps.db, me)).map(presentChannel);
+}
+
+export async function createChannel(deps: ChannelDeps, actor: Actor, guildId: string, input: ChannelCreate) {
+  const me = await memberOr404(deps.db, guildId, actor.userId);
   requirePermission(me, P.MANAGE_CHANNELS);
-  if (input.type === 'text' && input.user_limit != null) {
-    throw errors.validation('Only voice channels have a user limit.', [{ path: 'user_limit', message: 'voice only' }]);
-  }
+  if (input.type === 'text' && input.user_limit != null) throw voiceOnly();
   const now = nowMs();
-  const row = {
+  const row: ChannelRow = {
     id: newId(),
     guild_id: guildId,
     type: input.type,
     name: input.name,
     topic: input.topic ?? null,
-    position: input.position ?? (await channelRepo.listForGuild(ctx.db, guildId)).length,
+    position: input.position ?? (await channelRepo.countInGuild(deps.db, guildId)),
     user_limit: input.user_limit ?? null,
     created_at: now,
     updated_at: now,
   };
-  await channelRepo.insert(ctx.db, row);
+  await channelRepo.insert(deps.db, row);
   const wire = presentChannel(row);
-  new Outbox().channelCreated(guildId, row.id, wire).flush(ctx.bus);
+  deps.events.outbox().channelCreated(guildId, wire).flush();
   return wire;
 }
 
-export async function getChannel(ctx: Ctx, actor: Actor, channelId: string) {
-  return presentChannel((await channelOr404(ctx.db, channelId, actor.userId)).channel as any);
+export async function getChannel(deps: ChannelDeps, actor: Actor, channelId: string) {
+  return presentChannel((await channelOr404(deps.db, channelId, actor.userId)).channel);
 }
 
-export async function updateChannel(
-  ctx: Ctx,
-  actor: Actor,
-  channelId: string,
-  input: {
-    name?: string | undefined;
-    topic?: string | null | undefined;
-    position?: number | undefined;
-    user_limit?: number | null | undefined;
-  },
-) {
-  const { channel, member, permissions } = await guildChannelOr404(ctx.db, channelId, actor.userId);
+export async function updateChannel(deps: ChannelDeps, actor: Actor, channelId: string, input: ChannelUpdate) {
+  const { channel, member, permissions } = await guildChannelOr404(deps.db, channelId, actor.userId);
   requirePermission(member, P.MANAGE_CHANNELS, permissions);
-  if (input.user_limit != null && channel.type !== 'voice') {
-    throw errors.validation('Only voice channels have a user limit.', [{ path: 'user_limit', message: 'voice only' }]);
-  }
-  const patch: Record<string, unknown> = { updated_at: nowMs() };
-  for (const k of ['name', 'topic', 'position', 'user_limit'] as const) if (input[k] !== undefined) patch[k] = input[k];
-  await channelRepo.update(ctx.db, channelId, patch);
-  const wire = presentChannel((await channelRepo.find(ctx.db, channelId)) as any);
-  new Outbox().channelUpdated(channel.guild_id!, channelId, wire).flush(ctx.bus);
+  if (input.user_limit != null && channel.type !== 'voice') throw voiceOnly();
+  const patch: Partial<ChannelRow> = { updated_at: nowMs() };
+  if (input.name !== undefined) patch.name = input.name;
+  if (input.topic !== undefined) patch.topic = input.topic;
+  if (input.position !== undefined) patch.position = input.position;
+  if (input.user_limit !== undefined) patch.user_limit = input.user_limit;
+  await channelRepo.update(deps.db, channelId, patch);
+  const wire = presentChannel((await channelRepo.find(deps.db, channelId)) as ChannelRow);
+  deps.events.outbox().channelUpdated(channel.guild_id, wire).flush();
   return wire;
 }
 
-export async function deleteChannel(ctx: Ctx, actor: Actor, channelId: string): Promise<void> {
-  const { channel, member, permissions } = await guildChannelOr404(ctx.db, channelId, actor.userId);
+export async function deleteChannel(deps: ChannelDeps, actor: Actor, channelId: string): Promise<void> {
+  const { channel, member, permissions } = await guildChannelOr404(deps.db, channelId, actor.userId);
   requirePermission(member, P.MANAGE_CHANNELS, permissions);
-  const files = await ctx.db.transaction(async (trx) => {
-    const files = await channelRepo.attachmentFiles(trx, channelId);
+  const files = await deps.db.transaction(async (trx) => {
+    const files = await attachmentRepo.filesOfChannel(trx, channelId);
     await channelRepo.delete(trx, channelId);
     return files;
   });
-  new Outbox()
-    .channelDeleted(channel.guild_id!, channelId, { id: channelId, guild_id: channel.guild_id })
-    .flush(ctx.bus);
-  await removeStoredFiles(ctx.config.dataDir, files, ctx.logger);
+  deps.events.outbox().channelDeleted(channel.guild_id, channelId).flush();
+  await removeStoredFiles(deps.config.dataDir, files, deps.logger);
 }
 
 export async function setOverride(
-  ctx: Ctx,
+  deps: ChannelDeps,
   actor: Actor,
   channelId: string,
   roleId: string,
-  input: { allow: bigint; deny: bigint },
+  input: OverrideBody,
 ) {
-  const override = await ctx.db.transaction(async (trx) => {
-    const { channel, member, permissions } = await guildChannelOr404(trx as any, channelId, actor.userId);
+  const override = await deps.db.transaction(async (trx) => {
+    const { channel, member, permissions } = await guildChannelOr404(trx, channelId, actor.userId);
     requirePermission(member, P.MANAGE_CHANNELS, permissions);
-    const role = isId(roleId) ? await roleRepo.find(trx, channel.guild_id!, roleId) : undefined;
-    if (!role) throw errors.notFound('No such role.');
+    const role = await roleOr404(trx, channel.guild_id, roleId);
     assertEveryoneAllowed(Boolean(role.is_everyone), input.allow);
     assertBelowActor(member, Number(role.position));
     const previous = await channelRepo.findOverride(trx, channelId, roleId);
@@ -158,18 +140,17 @@ export async function setOverride(
       allow: row.allow,
       deny: row.deny,
     });
-    return { row, guildId: channel.guild_id! };
+    return { row, guildId: channel.guild_id };
   });
-  new Outbox().accessChanged(override.guildId).flush(ctx.bus);
+  deps.events.outbox().accessChanged(override.guildId).flush();
   return presentOverride(override.row);
 }
 
-export async function deleteOverride(ctx: Ctx, actor: Actor, channelId: string, roleId: string): Promise<void> {
-  const guildId = await ctx.db.transaction(async (trx) => {
-    const { channel, member, permissions } = await guildChannelOr404(trx as any, channelId, actor.userId);
+export async function deleteOverride(deps: ChannelDeps, actor: Actor, channelId: string, roleId: string) {
+  const guildId = await deps.db.transaction(async (trx) => {
+    const { channel, member, permissions } = await guildChannelOr404(trx, channelId, actor.userId);
     requirePermission(member, P.MANAGE_CHANNELS, permissions);
-    const role = isId(roleId) ? await roleRepo.find(trx, channel.guild_id!, roleId) : undefined;
-    if (!role) throw errors.notFound('No such role.');
+    const role = await roleOr404(trx, channel.guild_id, roleId);
     assertBelowActor(member, Number(role.position));
     if ((await channelRepo.deleteOverride(trx, channelId, roleId)) === 0) throw errors.notFound('No such override.');
     await recordActorAudit(trx, actor, 'channel.override_update', 'channel', channelId, {
@@ -177,7 +158,7 @@ export async function deleteOverride(ctx: Ctx, actor: Actor, channelId: string, 
       role_id: roleId,
       removed: true,
     });
-    return channel.guild_id!;
+    return channel.guild_id;
   });
-  new Outbox().accessChanged(guildId).flush(ctx.bus);
+  deps.events.outbox().accessChanged(guildId).flush();
 }

@@ -103,8 +103,11 @@ export const SETTINGS = {
     schema: z.coerce.number({ error: 'must be a number' }).positive('must be greater than 0').max(1000),
     default: '1',
   },
-  /** Gateway heartbeat interval sent in `ready`; the idle timeout is two intervals (uWS rounds to 4 s). */
-  gatewayHeartbeatMs: { env: 'VOICECHAT_GATEWAY_HEARTBEAT_MS', schema: int(4000, 600000), default: '30000' },
+  /**
+   * Gateway heartbeat interval sent in `ready`; a socket silent for two intervals is closed. At most
+   * 478 s: the idle timeout (two intervals + one 4 s uWS tick) must stay within uWS's 960 s.
+   */
+  gatewayHeartbeatMs: { env: 'VOICECHAT_GATEWAY_HEARTBEAT_MS', schema: int(4000, 478000), default: '30000' },
   /** Audit rows older than this are pruned by the audit-retention job (a checkpoint keeps --verify passing). */
   auditRetentionDays: { env: 'VOICECHAT_AUDIT_RETENTION_DAYS', schema: int(1, 36500), default: '365' },
   /** How often a node records itself in server_nodes and re-reads the key activation state. */

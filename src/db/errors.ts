@@ -3,7 +3,7 @@
  * check / not-null / foreign-key violation → VALIDATION_FAILED naming the constraint (never the value),
  * a SQLite lock held past its wait budget → 503 SERVICE_UNAVAILABLE with Retry-After (never a 500).
  */
-import { type AppError, errors } from '../errors.js';
+import { type AppError, errors } from '../error-catalogue.js';
 
 interface DriverError {
   code?: string;

@@ -16,17 +16,24 @@ import knexFactory, { type Knex } from 'knex';
 
 const requireCjs = createRequire(import.meta.url);
 
-let pgTypesSet = false;
-/** bigint columns (our epoch-millisecond timestamps, bitfields) come back as numbers, as on SQLite. */
-function preparePg(): void {
-  if (pgTypesSet) return;
-  // pg is loaded only for Postgres installs (the SQLite default never needs it).
+/**
+ * pg's type parsers for this pool only (pg's global `types.setTypeParser` would change every pool in
+ * the process): bigint columns (our epoch-millisecond timestamps, bitfields) come back as numbers, as
+ * on SQLite. pg is loaded only for Postgres installs (the SQLite default never needs it).
+ */
+function pgTypes(): { getTypeParser: (oid: number, format?: string) => unknown } {
   const pg = requireCjs('pg') as typeof import('pg');
-  pg.types.setTypeParser(20, (v: string) => Number.parseInt(v, 10));
-  pgTypesSet = true;
+  const INT8 = 20;
+  const parseInt8 = (v: string) => Number.parseInt(v, 10);
+  return {
+    getTypeParser: (oid: number, format?: string) =>
+      oid === INT8 && format !== 'binary' ? parseInt8 : pg.types.getTypeParser(oid, format as 'text'),
+  };
 }
 
 export type Db = Knex;
+/** A connection pool or an open transaction: what every repo function takes. */
+export type Queryable = Knex | Knex.Transaction;
 export type Dialect = 'sqlite' | 'pg';
 
 export interface DbOptions {
@@ -61,11 +68,10 @@ export const sqlitePragmas = (busyTimeoutMs = SQLITE_BUSY_TIMEOUT_MS): string[] 
   'synchronous = FULL',
 ];
 
-const regexCache = new Map<string, RegExp>();
-
 /** Registers what our schema needs on one SQLite connection. */
 export function prepareSqliteConnection(conn: BetterSqlite3.Database, busyTimeoutMs?: number): void {
   for (const pragma of sqlitePragmas(busyTimeoutMs)) conn.pragma(pragma);
+  const regexCache = new Map<string, RegExp>();
   // `X REGEXP Y` calls regexp(Y, X). Deterministic so it may appear in CHECK constraints.
   conn.function('regexp', { deterministic: true }, (pattern: unknown, value: unknown) => {
     if (value === null || value === undefined) return null;
@@ -80,10 +86,8 @@ export function prepareSqliteConnection(conn: BetterSqlite3.Database, busyTimeou
 
 type KnexClientClass = new (config: Knex.Config) => { transaction(...args: unknown[]): unknown };
 
-let immediateClient: KnexClientClass | undefined;
 /** better-sqlite3's knex client, except that top-level transactions start with BEGIN IMMEDIATE. */
 function sqliteClient(): KnexClientClass {
-  if (immediateClient) return immediateClient;
   // knex exposes no public hook for the BEGIN statement; these are its own dialect classes.
   const BetterSqliteClient = requireCjs('knex/lib/dialects/better-sqlite3') as KnexClientClass;
   const SqliteTransaction = requireCjs('knex/lib/dialects/sqlite3/execution/sqlite-transaction') as new (
@@ -99,16 +103,14 @@ function sqliteClient(): KnexClientClass {
       return new ImmediateTransaction(this, ...args);
     }
   }
-  immediateClient = ImmediateClient;
-  return immediateClient;
+  return ImmediateClient;
 }
 
 export function createDb(opts: DbOptions): Db {
   if (opts.dialect === 'pg') {
-    preparePg();
     return knexFactory({
       client: 'pg',
-      connection: opts.databaseUrl,
+      connection: { connectionString: opts.databaseUrl, types: pgTypes() } as Knex.PgConnectionConfig,
       pool: { min: 0, max: opts.poolMax ?? 10 },
     });
   }
@@ -131,18 +133,17 @@ export function createDb(opts: DbOptions): Db {
       },
     },
   });
-  sqliteSettings.set(db, { file, busyTimeoutMs: opts.sqliteBusyTimeoutMs ?? SQLITE_BUSY_TIMEOUT_MS });
   return db;
 }
-
-const sqliteSettings = new WeakMap<Db, { file: string; busyTimeoutMs: number }>();
-
-/** The file and lock-wait budget of a SQLite database made by createDb (for a second connection to it). */
-export const sqliteSettingsOf = (db: Db): { file: string; busyTimeoutMs: number } | undefined => sqliteSettings.get(db);
 
 export const dialectOf = (db: Db): Dialect => (db.client.config.client === 'pg' ? 'pg' : 'sqlite');
 
 /** Checks that the database answers; used by /ready and `init`'s connection test. */
 export async function ping(db: Db): Promise<void> {
   await db.raw('select 1');
+}
+
+/** Runs `fn` in the caller's transaction when `q` is one, else in a new transaction. */
+export function withTransaction<T>(q: Queryable, fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+  return (q as Knex.Transaction).isTransaction ? fn(q as Knex.Transaction) : (q as Knex).transaction(fn);
 }

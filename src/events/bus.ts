@@ -1,10 +1,17 @@
 /**
- * The event bus between features and transports. Features publish after their transaction commits;
- * the gateway delivers `dispatch` messages to uWS topics and reacts to the control messages. The local
- * bus delivers in-process; a Redis-backed bus (multi-node) delivers to every node, including this one.
+ * The event bus between features and transports: what travels, and the in-process bus. Features never
+ * touch it directly: they publish through an Outbox (typed by the EventMap, flushed after commit) and
+ * subscribe through the EventHub (src/events/hub.ts). The gateway consumes it in order. The local bus
+ * delivers in-process; the Redis bus (multi-node) delivers to every node, including this one. On both,
+ * a throwing handler is logged and the others still run: a subscriber's bug must not turn a committed
+ * write into a 500 or make another subscriber (the access cache) miss an invalidation.
  */
+import type { Logger } from '../logger.js';
 
-/** A gateway event for every connection subscribed to `topic` (`channel:<id>`, `guild:<id>`, `user:<id>`). */
+/**
+ * A gateway event for every connection subscribed to `topic` (`channel:<id>`, `guild:<id>`, `user:<id>`).
+ * Untyped here (it crosses Redis as JSON); the Outbox is where names and payloads are checked.
+ */
 export interface DispatchMessage {
   kind: 'dispatch';
   topic: string;
@@ -31,6 +38,7 @@ export interface AccessChangedMessage {
 }
 
 export type BusMessage = DispatchMessage | SessionsRevokedMessage | AccessChangedMessage;
+export type BusKind = BusMessage['kind'];
 
 export type BusHandler = (message: BusMessage) => void;
 
@@ -40,11 +48,27 @@ export interface EventBus {
   close(): Promise<void>;
 }
 
+/** Runs every handler; one that throws is logged and does not stop the others. */
+export function deliverToAll(handlers: Iterable<BusHandler>, message: BusMessage, logger: Logger): void {
+  for (const h of handlers) {
+    try {
+      h(message);
+    } catch (err) {
+      logger.error({ err, kind: message.kind }, 'bus handler failed');
+    }
+  }
+}
+
 export class LocalEventBus implements EventBus {
-  #handlers = new Set<BusHandler>();
+  readonly #handlers = new Set<BusHandler>();
+  readonly #logger: Logger;
+
+  constructor(logger: Logger) {
+    this.#logger = logger;
+  }
 
   publish(message: BusMessage): void {
-    for (const h of this.#handlers) h(message);
+    deliverToAll(this.#handlers, message, this.#logger);
   }
 
   subscribe(handler: BusHandler): () => void {

@@ -8,7 +8,7 @@
 import { Redis } from 'ioredis';
 import { randomToken } from '../crypto/random.js';
 import type { Logger } from '../logger.js';
-import type { BusHandler, BusMessage, EventBus } from './bus.js';
+import { type BusHandler, type BusMessage, deliverToAll, type EventBus } from './bus.js';
 
 const KINDS = new Set(['dispatch', 'sessions_revoked', 'access_changed']);
 
@@ -98,12 +98,6 @@ export class RedisEventBus implements EventBus {
   }
 
   #deliver(message: BusMessage): void {
-    for (const h of this.#handlers) {
-      try {
-        h(message);
-      } catch (err) {
-        this.#logger.error({ err, kind: message.kind }, 'bus handler failed');
-      }
-    }
+    deliverToAll(this.#handlers, message, this.#logger);
   }
 }

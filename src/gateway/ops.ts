@@ -1,65 +1,82 @@
 /**
- * Client ops → actions. One exhaustive switch (a new op in protocol.ts does not compile until it is
- * handled here); each handler authorises against the database, never against what the client says.
- * Handlers return the reply data (sent when the op carried a request_id) or throw an AppError.
+ * Client ops → actions, as one handler map typed over the op union (`OpHandlers<ClientOp>`): the
+ * gateway's own ops are here; a feature's ops come from its module and are spread into HANDLERS, and
+ * the compiler refuses a map that misses an op of the union. Every op is authorised against the
+ * database, never against what the client says; a reply is sent when the op carried a request_id.
  */
-import type { AppContext } from '../app/context.js';
-import { errors } from '../errors.js';
-import { loadChannelAccess } from '../guilds/access.js';
-import { has, P } from '../guilds/permissions.js';
+import { loadChannelAccess } from '../access/loaders.js';
+import { has, P } from '../access/permissions.js';
+import type { AppContext } from '../context.js';
+import { errors, toAppError } from '../errors.js';
+import type { OpHandlers } from '../events/ops.js';
 import { iso, nowMs } from '../ids.js';
-import { assertUnreachable, type ClientOp } from './protocol.js';
+import type { Connection } from './connection.js';
+import { type ClientOp, type CoreOp, errorReply, okReply } from './protocol.js';
 
-/** What an op may do to its own connection; implemented by the Gateway. */
-export interface OpSession {
-  readonly ctx: AppContext;
-  readonly userId: string;
-  /** Sends one event to this connection only. */
-  sendEvent(type: string, data: unknown): void;
-  /** Whether this connection currently receives `topic` (i.e. the user may VIEW it). */
-  isSubscribed(topic: string): boolean;
-  /** The guild ids this connection is subscribed to. */
-  guildIds(): string[];
-  resume(sessionId: string, seq: number): Promise<{ replayed: number }>;
-}
+export type GatewayOpDeps = Pick<AppContext, 'db' | 'events'> & {
+  /** Replays a closed gateway session onto `conn` (resume.ts). */
+  resume(conn: Connection, sessionId: string, seq: number): Promise<{ replayed: number }>;
+};
 
-export async function handleOp(s: OpSession, op: ClientOp): Promise<unknown> {
-  switch (op.type) {
-    case 'ping':
-      s.sendEvent('pong', {});
+/** The gateway's own ops: ping, typing, presence, resume. */
+export function coreOpHandlers(deps: GatewayOpDeps): OpHandlers<CoreOp, Connection> {
+  return {
+    ping: (conn) => {
+      conn.send('pong', {});
       return {};
-    case 'typing':
-      return typing(s, op.data.channel_id);
-    case 'presence': {
-      const status = op.data.status === 'invisible' ? 'offline' : op.data.status;
-      for (const guildId of s.guildIds()) {
-        s.ctx.bus.publish({
-          kind: 'dispatch',
-          topic: `guild:${guildId}`,
-          type: 'presence_update',
-          data: { guild_id: guildId, user_id: s.userId, status },
-        });
+    },
+    typing: async (conn, { channel_id: channelId }) => {
+      // A channel this connection does not receive is one the user may not VIEW: same answer as missing.
+      if (!conn.isSubscribed(`channel:${channelId}`)) throw errors.notFound('No such channel.');
+      const access = await loadChannelAccess(deps.db, channelId, conn.userId);
+      if (!access) throw errors.notFound('No such channel.');
+      if (!has(access.permissions, P.SEND_MESSAGES)) throw errors.forbidden('You may not send messages here.');
+      deps.events
+        .outbox()
+        .toChannel(channelId, 'typing_start', {
+          channel_id: channelId,
+          guild_id: access.channel.guild_id,
+          user_id: conn.userId,
+          timestamp: iso(nowMs()),
+        })
+        .flush();
+      return {};
+    },
+    presence: (conn, { status: requested }) => {
+      const status = requested === 'invisible' ? 'offline' : requested;
+      const out = deps.events.outbox();
+      for (const guildId of conn.guildIds()) {
+        out.toGuild(guildId, 'presence_update', { guild_id: guildId, user_id: conn.userId, status });
       }
+      out.flush();
       return { status };
-    }
-    case 'resume':
-      return s.resume(op.data.session_id, op.data.seq);
-    default:
-      return assertUnreachable(op);
-  }
+    },
+    resume: (conn, { session_id: sessionId, seq }) => deps.resume(conn, sessionId, seq),
+  };
 }
 
-async function typing(s: OpSession, channelId: string): Promise<unknown> {
-  // A channel this connection does not receive is one the user may not VIEW: same answer as missing.
-  if (!s.isSubscribed(`channel:${channelId}`)) throw errors.notFound('No such channel.');
-  const access = await loadChannelAccess(s.ctx.db, channelId, s.userId);
-  if (!access) throw errors.notFound('No such channel.');
-  if (!has(access.permissions, P.SEND_MESSAGES)) throw errors.forbidden('You may not send messages here.');
-  s.ctx.bus.publish({
-    kind: 'dispatch',
-    topic: `channel:${channelId}`,
-    type: 'typing_start',
-    data: { channel_id: channelId, guild_id: access.channel.guild_id, user_id: s.userId, timestamp: iso(nowMs()) },
-  });
-  return {};
+/** Runs parsed ops against one handler map and answers them. */
+export class OpDispatcher {
+  readonly #handlers: OpHandlers<ClientOp, Connection>;
+  readonly #logger: AppContext['logger'];
+
+  constructor(handlers: OpHandlers<ClientOp, Connection>, logger: AppContext['logger']) {
+    this.#handlers = handlers;
+    this.#logger = logger;
+  }
+
+  async run(conn: Connection, op: ClientOp): Promise<void> {
+    if (conn.closed) return;
+    const handle = this.#handlers[op.type] as (conn: Connection, data: unknown) => unknown;
+    try {
+      const data = await handle(conn, op.data);
+      if (op.request_id && !conn.closed) {
+        const reply = okReply(op.request_id, data);
+        conn.cork(() => conn.sendFrame(reply));
+      }
+    } catch (e) {
+      const err = toAppError(e, this.#logger, { op: op.type });
+      if (!conn.closed) conn.cork(() => conn.sendFrame(errorReply(op.request_id ?? null, err)));
+    }
+  }
 }

@@ -1,26 +1,19 @@
 /**
- * The gateway wire protocol (DESIGN.md §7): client ops parsed with zod into a discriminated union, and
- * the server frame builders (events with a `seq`, replies without). Voice ops (§8) join the union by
- * adding their schemas to OP_SCHEMAS; the dispatcher's exhaustive switch then refuses to compile
- * until each new op is handled.
+ * The gateway wire protocol (DESIGN.md §7): the client op union, parsed with zod from every module's
+ * op schemas, and the server frame builders (events with a `seq`, replies without). A feature adds its
+ * ops by appending its schemas to OP_SCHEMAS; its handlers then must be in the handler map (ops.ts),
+ * or nothing compiles.
  */
 import { z } from 'zod';
-import { AppError } from '../errors.js';
-
-const id = z.string().min(1).max(64);
-const requestId = z.string().min(1).max(128);
-
-const op = <T extends string, D extends z.ZodType>(type: T, data: D) =>
-  z.strictObject({ type: z.literal(type), request_id: requestId.optional(), data });
-
-const empty = z.strictObject({}).optional();
+import { type AppError, errors } from '../errors.js';
+import { noData, op, opId } from '../events/ops.js';
 
 export const PRESENCE_STATUSES = ['online', 'idle', 'dnd', 'invisible'] as const;
 
-/** Every client op. Add voice ops here (one entry each). */
-export const OP_SCHEMAS = [
-  op('ping', empty),
-  op('typing', z.strictObject({ channel_id: id })),
+/** The gateway's own ops. */
+export const CORE_OP_SCHEMAS = [
+  op('ping', noData),
+  op('typing', z.strictObject({ channel_id: opId })),
   op('presence', z.strictObject({ status: z.enum(PRESENCE_STATUSES) })),
   op(
     'resume',
@@ -35,9 +28,13 @@ export const OP_SCHEMAS = [
   ),
 ] as const;
 
+/** Every client op: the core ops, then each feature's (e.g. `...VOICE_OP_SCHEMAS`). */
+export const OP_SCHEMAS = [...CORE_OP_SCHEMAS] as const;
+
 export const ClientOp = z.discriminatedUnion('type', OP_SCHEMAS);
 export type ClientOp = z.infer<typeof ClientOp>;
 export type OpType = ClientOp['type'];
+export type CoreOp = z.infer<(typeof CORE_OP_SCHEMAS)[number]>;
 
 const KNOWN_OPS = new Set<string>(OP_SCHEMAS.map((s) => s.shape.type.value));
 
@@ -49,29 +46,21 @@ export function parseFrame(text: string): ParseResult {
   try {
     raw = JSON.parse(text);
   } catch {
-    return { ok: false, requestId: null, error: new AppError('INVALID_JSON', 400, 'The frame is not valid JSON.') };
+    return { ok: false, requestId: null, error: errors.invalidJson() };
   }
   const rid =
     raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>).request_id : undefined;
   const requestIdEcho = typeof rid === 'string' && rid.length > 0 && rid.length <= 128 ? rid : null;
   const type = raw && typeof raw === 'object' ? (raw as Record<string, unknown>).type : undefined;
   if (typeof type !== 'string' || !KNOWN_OPS.has(type)) {
-    return { ok: false, requestId: requestIdEcho, error: new AppError('UNKNOWN_OP', 400, 'Unknown op.') };
+    return { ok: false, requestId: requestIdEcho, error: errors.unknownOp() };
   }
   const parsed = ClientOp.safeParse(raw);
   if (!parsed.success) {
     const details = parsed.error.issues.slice(0, 5).map((i) => ({ path: i.path.join('.'), message: i.message }));
-    return {
-      ok: false,
-      requestId: requestIdEcho,
-      error: new AppError('VALIDATION_FAILED', 400, 'The op is not valid.', { details }),
-    };
+    return { ok: false, requestId: requestIdEcho, error: errors.validation('The op is not valid.', details) };
   }
   return { ok: true, op: parsed.data };
-}
-
-export function assertUnreachable(x: never): never {
-  throw new Error(`unhandled op ${JSON.stringify(x)}`);
 }
 
 /** `{"type","seq","data"}` — serialised once, whatever the number of receivers. */
@@ -87,6 +76,7 @@ export const errorReply = (requestId: string | null, error: AppError): string =>
 /** Close codes (DESIGN.md §7). */
 export const CLOSE = {
   GOING_AWAY: 1001,
+  INTERNAL: 1011,
   SESSION_REVOKED: 4001,
   TOO_MANY_MALFORMED: 4002,
   SLOW_CONSUMER: 4008,

@@ -2,11 +2,13 @@
  * The gateway's reads: a user's whole view (the `ready` snapshot and their subscriptions) and, for an
  * `access_changed` covering a whole guild, every member's visible channels in one pass. Both run a
  * fixed number of queries whatever the number of guilds or members, and decide visibility with the
- * one permission function (`channelPermissions` in src/guilds/permissions.ts), exactly like
- * `visibleTo` in src/guilds/access.ts (a test checks they agree).
+ * one permission function (`channelPermissions` in src/access/permissions.ts), exactly like
+ * `visibleTo` in src/access/loaders.ts (a test checks they agree).
  */
+
+import { channelPermissions, has, type OverrideLike, P } from '../access/permissions.js';
+import type { ChannelRow, RoleRow } from '../access/repo.js';
 import type { Db } from '../db/knex.js';
-import { channelPermissions, has, type OverrideLike, P, type RoleLike } from '../guilds/permissions.js';
 import type { UserRow } from '../users/presenter.js';
 
 export interface GuildRow {
@@ -15,23 +17,6 @@ export interface GuildRow {
   owner_id: string;
   created_at: number;
 }
-export interface ChannelRow {
-  id: string;
-  guild_id: string | null;
-  type: string;
-  name: string | null;
-  topic: string | null;
-  position: number;
-  user_limit: number | null;
-  created_at: number;
-}
-export interface RoleRow extends RoleLike {
-  guild_id: string;
-  name: string;
-  color: string | null;
-  created_at: number;
-}
-
 export interface GuildView {
   guild: GuildRow;
   roles: RoleRow[];
@@ -208,7 +193,9 @@ export async function existingChannelIds(db: Db, channelIds: string[]): Promise<
   return new Set(rows.map((r) => r.id));
 }
 
-/** Whether the guild still exists. */
-export async function guildExists(db: Db, guildId: string): Promise<boolean> {
-  return Boolean(await db('guilds').where({ id: guildId }).first('id'));
+/** Which of these guilds still exist (a member of a deleted guild already had `guild_delete`). */
+export async function existingGuildIds(db: Db, guildIds: string[]): Promise<Set<string>> {
+  if (guildIds.length === 0) return new Set();
+  const rows = (await db('guilds').whereIn('id', guildIds).select('id')) as { id: string }[];
+  return new Set(rows.map((r) => r.id));
 }

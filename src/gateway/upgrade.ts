@@ -1,12 +1,21 @@
 /**
- * The rules of the `/ws` upgrade that need no I/O: where the token may come from (only the
- * `access_token.<jwt>` subprotocol, never the URL or a cookie), which browser origins may connect,
- * and the client address for the per-IP upgrade limit.
+ * The `/ws` upgrade: its rules that need no I/O — where the token may come from (only the
+ * `access_token.<jwt>` subprotocol, never the URL or a cookie), which browser origins may connect, the
+ * client address for the per-IP upgrade limit — and the handler that applies them in order: per-IP
+ * limit (counts every attempt) → URL token → Origin → token and live session. A refusal is an HTTP
+ * answer (401/403/429/503) and no socket.
  */
+
+import { STATUS_CODES } from 'node:http';
 import { BlockList, isIP } from 'node:net';
 import type { Config } from '../config/index.js';
-import { errors } from '../errors.js';
+import type { AppContext } from '../context.js';
+import { randomToken } from '../crypto/random.js';
+import { errors, toAppError } from '../errors.js';
 import { normalizeIp } from '../net/ip.js';
+import type { HttpRequest, HttpResponse, us_socket_context_t } from '../net/uws.js';
+import { ipKey } from '../ratelimit/index.js';
+import { Connection, type ConnectionHost } from './connection.js';
 
 export const TOKEN_PROTOCOL_PREFIX = 'access_token.';
 export const SELECTED_PROTOCOL = 'access_token';
@@ -66,13 +75,13 @@ export function originAllowed(config: Config, origin: string, host: string): boo
 /** Text form of a uWS peer address, canonical (an IPv4-mapped IPv6 peer is shown as IPv4). */
 export const peerAddress = (raw: ArrayBuffer): string => normalizeIp(Buffer.from(raw).toString());
 
-const trustLists = new WeakMap<string[], BlockList>();
-
-/** VOICECHAT_TRUSTED_PROXIES as a BlockList: addresses, CIDR ranges and the keyword `loopback`. */
-function trustList(entries: string[]): BlockList {
-  let list = trustLists.get(entries);
-  if (list) return list;
-  list = new BlockList();
+/**
+ * VOICECHAT_TRUSTED_PROXIES as a BlockList: addresses, CIDR ranges and the keyword `loopback`;
+ * undefined when no proxy is trusted. Built once per gateway.
+ */
+export function trustedProxyList(entries: string[]): BlockList | undefined {
+  if (entries.length === 0) return undefined;
+  const list = new BlockList();
   for (const raw of entries) {
     const entry = raw === 'loopback' ? '127.0.0.0/8' : raw;
     if (raw === 'loopback') list.addAddress('::1', 'ipv6');
@@ -82,7 +91,6 @@ function trustList(entries: string[]): BlockList {
     if (bits === undefined) list.addAddress(addr, family);
     else list.addSubnet(addr, Number(bits), family);
   }
-  trustLists.set(entries, list);
   return list;
 }
 
@@ -95,9 +103,8 @@ const trusted = (list: BlockList, ip: string) => {
  * The client address: the peer, or — when the peer is a trusted proxy — the nearest X-Forwarded-For
  * hop that is not itself trusted (the HTTP side applies the same rule through Express `trust proxy`).
  */
-export function upgradeClientIp(config: Config, peer: string, forwardedFor: string): string {
-  if (config.trustedProxies.length === 0 || !forwardedFor) return peer;
-  const list = trustList(config.trustedProxies);
+export function upgradeClientIp(list: BlockList | undefined, peer: string, forwardedFor: string): string {
+  if (!list || !forwardedFor) return peer;
   if (!trusted(list, peer)) return peer;
   const hops = forwardedFor
     .split(',')
@@ -109,4 +116,64 @@ export function upgradeClientIp(config: Config, peer: string, forwardedFor: stri
     if (!trusted(list, hop)) return hop;
   }
   return hops[0] ?? peer;
+}
+
+export interface UpgradeDeps {
+  ctx: Pick<AppContext, 'config' | 'limits' | 'sessions' | 'logger'>;
+  host: ConnectionHost;
+  /** True once the gateway is closing: upgrades finishing after that are refused (503). */
+  isClosed(): boolean;
+}
+
+/** The uWS `upgrade` handler of `/ws`. */
+export function upgradeHandler(deps: UpgradeDeps) {
+  const { config, limits, sessions, logger } = deps.ctx;
+  const proxies = trustedProxyList(config.trustedProxies);
+  return (res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void => {
+    // The request object dies at the first await: copy what we need now.
+    const key = req.getHeader('sec-websocket-key');
+    const protocols = req.getHeader('sec-websocket-protocol');
+    const extensions = req.getHeader('sec-websocket-extensions');
+    const origin = req.getHeader('origin');
+    const host = req.getHeader('host');
+    const query = req.getQuery() ?? '';
+    const ip = upgradeClientIp(proxies, peerAddress(res.getRemoteAddressAsText()), req.getHeader('x-forwarded-for'));
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    void (async () => {
+      let conn: Connection;
+      try {
+        if (deps.isClosed()) throw errors.unavailable('The server is shutting down.');
+        await limits.consume('ws_upgrade_ip', ipKey(ip));
+        refuseTokenInUrl(query);
+        if (!originAllowed(config, origin, host)) throw errors.forbidden('This origin may not connect.');
+        const authAt = Date.now();
+        const auth = await sessions.authenticate(tokenFromProtocols(protocols));
+        if (aborted) return;
+        if (deps.isClosed()) throw errors.unavailable('The server is shutting down.');
+        conn = new Connection(deps.host, {
+          userId: auth.userId,
+          authSessionId: auth.sessionId,
+          gatewaySessionId: randomToken(16),
+          authAt,
+        });
+      } catch (e) {
+        if (aborted) return;
+        const err = toAppError(e, logger, { during: 'gateway upgrade' });
+        logger.debug({ code: err.code, status: err.status, ip }, 'gateway upgrade refused');
+        res.cork(() => {
+          res.writeStatus(`${err.status} ${STATUS_CODES[err.status] ?? 'Error'}`);
+          res.writeHeader('Content-Type', 'application/json');
+          res.writeHeader('Cache-Control', 'no-store');
+          for (const [name, value] of Object.entries(err.headers ?? {})) res.writeHeader(name, value);
+          res.end(JSON.stringify({ error: err.toJSON() }), true);
+        });
+        return;
+      }
+      // uWS runs `open` inside `upgrade`: after this line the response is gone, whatever happens.
+      res.cork(() => res.upgrade({ conn }, key, SELECTED_PROTOCOL, extensions, context));
+    })();
+  };
 }

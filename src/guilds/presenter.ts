@@ -1,33 +1,12 @@
-/** Guild, channel, role and member rows → wire shapes (snake_case, ISO timestamps, bitfields as strings). */
+/** Guild, role, member and invite rows → wire shapes (snake_case, ISO timestamps, bitfields as strings). */
+import { toWire } from '../access/permissions.js';
+import type { GuildWire, MemberWire, RoleWire } from '../events/event-map.js';
 import { iso } from '../ids.js';
 import { presentPublicUser, type UserRow } from '../users/presenter.js';
-import { toWire } from './permissions.js';
-import type { InviteRow } from './repo.js';
+import type { BanUserRow, GuildAuditRow, InviteRow } from './repo.js';
 
-export function presentGuild(g: { id: string; name: string; owner_id: string; created_at: number }) {
+export function presentGuild(g: { id: string; name: string; owner_id: string; created_at: number }): GuildWire {
   return { id: g.id, name: g.name, owner_id: g.owner_id, created_at: iso(g.created_at) };
-}
-
-export function presentChannel(c: {
-  id: string;
-  guild_id: string | null;
-  type: string;
-  name: string | null;
-  topic?: string | null;
-  position: number;
-  user_limit?: number | null;
-  created_at: number;
-}) {
-  return {
-    id: c.id,
-    guild_id: c.guild_id,
-    type: c.type,
-    name: c.name,
-    topic: c.topic ?? null,
-    position: Number(c.position),
-    user_limit: c.user_limit ?? null,
-    created_at: iso(c.created_at),
-  };
 }
 
 export function presentRole(r: {
@@ -39,7 +18,7 @@ export function presentRole(r: {
   position: number;
   is_everyone: boolean | number;
   created_at: number;
-}) {
+}): RoleWire {
   return {
     id: r.id,
     guild_id: r.guild_id,
@@ -52,20 +31,11 @@ export function presentRole(r: {
   };
 }
 
-export function presentOverride(o: {
-  channel_id: string;
-  role_id: string;
-  allow: bigint | number | string;
-  deny: bigint | number | string;
-}) {
-  return { channel_id: o.channel_id, role_id: o.role_id, allow: toWire(o.allow), deny: toWire(o.deny) };
-}
-
 export function presentMember(
   m: { guild_id: string; nickname: string | null; joined_at: number },
   user: UserRow,
   roleIds: string[],
-) {
+): MemberWire {
   return {
     guild_id: m.guild_id,
     user: presentPublicUser(user),
@@ -84,5 +54,31 @@ export function presentInvite(i: InviteRow) {
     uses: Number(i.uses),
     expires_at: iso(i.expires_at),
     created_at: iso(i.created_at),
+  };
+}
+
+export function presentBan(b: BanUserRow) {
+  return {
+    user: presentPublicUser({
+      id: b.user_id,
+      username: b.username,
+      display_name: b.display_name,
+      created_at: b.user_created_at,
+    }),
+    reason: b.reason,
+    moderator_id: b.moderator_id,
+    created_at: iso(b.created_at),
+  };
+}
+
+export function presentGuildAuditRow(r: GuildAuditRow) {
+  return {
+    id: String(r.id),
+    user_id: r.user_id,
+    action: r.action,
+    resource_type: r.resource_type,
+    resource_id: r.resource_id,
+    metadata: JSON.parse(r.metadata) as Record<string, unknown>,
+    created_at: iso(r.created_at),
   };
 }

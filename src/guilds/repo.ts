@@ -1,9 +1,9 @@
 /** Storage of guilds, members, roles, bans, invites and the guild's audit view: the only knex user here. */
-import type { Knex } from 'knex';
-import type { Db } from '../db/knex.js';
+import type { RoleRow } from '../access/repo.js';
+import type { Queryable as Q } from '../db/knex.js';
 import type { UserRow } from '../users/presenter.js';
 
-export type Q = Db | Knex.Transaction;
+export type { RoleRow } from '../access/repo.js';
 
 export interface GuildRow {
   id: string;
@@ -13,22 +13,40 @@ export interface GuildRow {
   updated_at: number;
 }
 
-export interface RoleRow {
-  id: string;
-  guild_id: string;
-  name: string;
-  color: string | null;
-  permissions: number | string;
-  position: number;
-  is_everyone: boolean | number;
-  created_at: number;
-}
-
 export interface MemberRow {
   guild_id: string;
   user_id: string;
   nickname: string | null;
   joined_at: number;
+}
+
+/** A member row joined with its user's public columns. */
+interface MemberUserRow extends MemberRow {
+  username: string;
+  display_name: string | null;
+  user_created_at: number;
+}
+
+/** A ban joined with the banned user's public columns. */
+export interface BanUserRow {
+  user_id: string;
+  reason: string | null;
+  moderator_id: string | null;
+  created_at: number;
+  username: string;
+  display_name: string | null;
+  user_created_at: number;
+}
+
+/** An audit row as the guild's audit view shows it (no IP address, no hashes). */
+export interface GuildAuditRow {
+  id: number;
+  user_id: string | null;
+  action: string;
+  resource_type: string | null;
+  resource_id: string | null;
+  metadata: string;
+  created_at: number;
 }
 
 export interface InviteRow {
@@ -60,14 +78,6 @@ export const guildRepo = {
       .orderBy('guild_members.joined_at', 'desc')
       .orderBy('guilds.id', 'desc')
       .select('guilds.*'),
-  /** Storage names of every attachment in the guild's channels (their files go when the guild goes). */
-  attachmentFiles: async (q: Q, guildId: string): Promise<string[]> =>
-    (
-      await q('attachments')
-        .join('channels', 'channels.id', 'attachments.channel_id')
-        .where('channels.guild_id', guildId)
-        .select('attachments.storage_name')
-    ).map((r: { storage_name: string }) => r.storage_name),
 };
 
 export const memberRepo = {
@@ -80,7 +90,7 @@ export const memberRepo = {
     return q('guild_members').where({ guild_id: guildId, user_id: userId }).delete();
   },
   list: async (q: Q, guildId: string): Promise<{ member: MemberRow; user: UserRow; roleIds: string[] }[]> => {
-    const rows = await q('guild_members')
+    const rows: MemberUserRow[] = await q('guild_members')
       .join('users', 'users.id', 'guild_members.user_id')
       .where('guild_members.guild_id', guildId)
       .orderBy('guild_members.joined_at', 'desc')
@@ -100,7 +110,7 @@ export const memberRepo = {
       .select('user_id', 'role_id');
     const byUser = new Map<string, string[]>();
     for (const r of roles) byUser.set(r.user_id, [...(byUser.get(r.user_id) ?? []), r.role_id]);
-    return rows.map((r: any) => ({
+    return rows.map((r) => ({
       member: { guild_id: r.guild_id, user_id: r.user_id, nickname: r.nickname, joined_at: r.joined_at },
       user: { id: r.user_id, username: r.username, display_name: r.display_name, created_at: r.user_created_at },
       roleIds: byUser.get(r.user_id) ?? [],
@@ -123,8 +133,6 @@ export const memberRepo = {
 };
 
 export const roleRepo = {
-  find: (q: Q, guildId: string, roleId: string): Promise<RoleRow | undefined> =>
-    q('roles').where({ id: roleId, guild_id: guildId }).first(),
   list: (q: Q, guildId: string): Promise<RoleRow[]> =>
     q('roles').where({ guild_id: guildId }).orderBy('position', 'desc').orderBy('id', 'desc'),
   insert: (q: Q, row: RoleRow) => q('roles').insert(row),
@@ -148,7 +156,7 @@ export const banRepo = {
   },
   delete: (q: Q, guildId: string, userId: string): Promise<number> =>
     q('bans').where({ guild_id: guildId, user_id: userId }).delete(),
-  list: (q: Q, guildId: string) =>
+  list: (q: Q, guildId: string): Promise<BanUserRow[]> =>
     q('bans')
       .join('users', 'users.id', 'bans.user_id')
       .where('bans.guild_id', guildId)
@@ -186,7 +194,7 @@ export const inviteRepo = {
 
 export const auditRepo = {
   /** Rows whose canonical metadata names the guild (keys sorted, no spaces: an exact substring). */
-  forGuild: (q: Q, guildId: string, before: number | undefined, limit: number) => {
+  forGuild: (q: Q, guildId: string, before: number | undefined, limit: number): Promise<GuildAuditRow[]> => {
     const query = q('audit_log')
       .where('metadata', 'like', `%"guild_id":"${guildId}"%`)
       .orderBy('id', 'desc')

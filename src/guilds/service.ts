@@ -1,20 +1,12 @@
 /**
  * Guild verbs: create (with @everyone, #general and the General voice channel), read, update,
  * transfer, delete, leave; members, kicks, bans, roles, member roles, invites and the guild's audit
- * view. Every verb loads the caller's membership (no membership = 404), authorizes through policy.ts,
- * writes in one transaction with its audit row, and publishes through an Outbox after the commit.
+ * view. Every verb loads the caller's membership (no membership = 404), authorizes through the access
+ * kernel's policy, writes in one transaction with its audit row, and publishes through an Outbox after
+ * the commit.
  */
-import type { AppContext } from '../app/context.js';
-import { recordActorAudit } from '../audit/writer.js';
-import { channelRepo } from '../channels/repo.js';
-import { randomToken } from '../crypto/random.js';
-import { errors } from '../errors.js';
-import { newId, nowMs } from '../ids.js';
-import { removeStoredFiles } from '../uploads/storage.js';
-import { presentPublicUser } from '../users/presenter.js';
-import { loadMember, type MemberContext } from './access.js';
-import { Outbox } from './events.js';
-import { EVERYONE_DEFAULT, P, toWire } from './permissions.js';
+import { loadMember, memberOr404, roleOr404 } from '../access/loaders.js';
+import { EVERYONE_DEFAULT, P, toWire } from '../access/permissions.js';
 import {
   assertBelowActor,
   assertCanModerate,
@@ -23,36 +15,46 @@ import {
   highestOf,
   requireOwner,
   requirePermission,
-} from './policy.js';
-import { presentChannel, presentGuild, presentInvite, presentMember, presentRole } from './presenter.js';
-import { auditRepo, banRepo, guildRepo, inviteRepo, memberRepo, type Q, type RoleRow, roleRepo } from './repo.js';
-import { isId } from './schema.js';
+} from '../access/policy.js';
+import type { Actor } from '../actor.js';
+import { recordActorAudit } from '../audit/writer.js';
+import { presentChannel } from '../channels/presenter.js';
+import { channelRepo } from '../channels/repo.js';
+import { defaultChannels } from '../channels/service.js';
+import type { Config } from '../config/index.js';
+import { randomToken } from '../crypto/random.js';
+import type { Db, Queryable as Q } from '../db/knex.js';
+import { errors } from '../errors.js';
+import type { MemberWire } from '../events/event-map.js';
+import type { EventHub } from '../events/hub.js';
+import { isId, newId, nowMs } from '../ids.js';
+import type { Logger } from '../logger.js';
+import { attachmentRepo } from '../uploads/repo.js';
+import { removeStoredFiles } from '../uploads/storage.js';
+import {
+  presentBan,
+  presentGuild,
+  presentGuildAuditRow,
+  presentInvite,
+  presentMember,
+  presentRole,
+} from './presenter.js';
+import { auditRepo, banRepo, guildRepo, inviteRepo, memberRepo, type RoleRow, roleRepo } from './repo.js';
+import type { GuildCreate, GuildUpdate, InviteCreate, PageQuery, RoleCreate, RoleUpdate } from './schema.js';
 
-export interface Actor {
-  userId: string;
-  ip?: string | null;
+export interface GuildDeps {
+  db: Db;
+  events: EventHub;
+  config: Pick<Config, 'dataDir'>;
+  logger: Logger;
 }
-
-type Ctx = Pick<AppContext, 'db' | 'bus' | 'config' | 'logger'>;
-
-/** The caller's membership, or 404 (not a member, unknown guild, malformed id: all look the same). */
-export async function memberOr404(db: Q, guildId: string, userId: string): Promise<MemberContext> {
-  const member = isId(guildId) ? await loadMember(db, guildId, userId) : undefined;
-  if (!member) throw errors.notFound('No such guild.');
-  return member;
-}
-
-async function roleOr404(db: Q, guildId: string, roleId: string): Promise<RoleRow> {
-  const role = isId(roleId) ? await roleRepo.find(db, guildId, roleId) : undefined;
-  if (!role) throw errors.notFound('No such role.');
-  return role;
-}
+type Ctx = GuildDeps;
 
 const isEveryoneName = (name: string) => name.trim().toLowerCase() === '@everyone';
 
 // ---------------------------------------------------------------- guilds
 
-export async function createGuild(ctx: Ctx, actor: Actor, input: { name: string }) {
+export async function createGuild(ctx: Ctx, actor: Actor, input: GuildCreate) {
   const now = nowMs();
   const guild = { id: newId(), name: input.name, owner_id: actor.userId, created_at: now, updated_at: now };
   const everyone: RoleRow = {
@@ -65,25 +67,14 @@ export async function createGuild(ctx: Ctx, actor: Actor, input: { name: string 
     is_everyone: true,
     created_at: now,
   };
-  const channel = (name: string, type: 'text' | 'voice', position: number) => ({
-    id: newId(),
-    guild_id: guild.id,
-    type,
-    name,
-    topic: null,
-    position,
-    user_limit: null,
-    created_at: now,
-    updated_at: now,
-  });
-  const channels = [channel('general', 'text', 0), channel('General', 'voice', 1)];
+  const channels = defaultChannels(guild.id, now);
   await ctx.db.transaction(async (trx) => {
     await guildRepo.insert(trx, guild);
     await roleRepo.insert(trx, everyone);
     await memberRepo.insert(trx, { guild_id: guild.id, user_id: actor.userId, nickname: null, joined_at: now });
-    for (const c of channels) await channelRepo.insert(trx, c);
+    await channelRepo.insert(trx, channels);
   });
-  new Outbox().accessChanged(guild.id, [actor.userId]).flush(ctx.bus);
+  ctx.events.outbox().accessChanged(guild.id, [actor.userId]).flush();
   return { ...presentGuild(guild), roles: [presentRole(everyone)], channels: channels.map(presentChannel) };
 }
 
@@ -96,13 +87,8 @@ export async function getGuild(ctx: Ctx, actor: Actor, guildId: string) {
   return presentGuild((await guildRepo.find(ctx.db, guildId))!);
 }
 
-export async function updateGuild(
-  ctx: Ctx,
-  actor: Actor,
-  guildId: string,
-  input: { name?: string | undefined; owner_id?: string | undefined },
-) {
-  const out = new Outbox();
+export async function updateGuild(ctx: Ctx, actor: Actor, guildId: string, input: GuildUpdate) {
+  const out = ctx.events.outbox();
   const guild = await ctx.db.transaction(async (trx) => {
     const member = await memberOr404(trx, guildId, actor.userId);
     requirePermission(member, P.MANAGE_GUILD);
@@ -125,7 +111,7 @@ export async function updateGuild(
     return (await guildRepo.find(trx, guildId))!;
   });
   const wire = presentGuild(guild);
-  out.guild(guildId, 'guild_update', wire).flush(ctx.bus);
+  out.toGuild(guildId, 'guild_update', wire).flush();
   return wire;
 }
 
@@ -133,12 +119,12 @@ export async function deleteGuild(ctx: Ctx, actor: Actor, guildId: string): Prom
   const files = await ctx.db.transaction(async (trx) => {
     const member = await memberOr404(trx, guildId, actor.userId);
     requireOwner(member);
-    const files = await guildRepo.attachmentFiles(trx, guildId);
+    const files = await attachmentRepo.filesOfGuild(trx, guildId);
     await recordActorAudit(trx, actor, 'guild.delete', 'guild', guildId, { guild_id: guildId });
     await guildRepo.delete(trx, guildId);
     return files;
   });
-  new Outbox().guild(guildId, 'guild_delete', { id: guildId }).accessChanged(guildId).flush(ctx.bus);
+  ctx.events.outbox().toGuild(guildId, 'guild_delete', { id: guildId }).accessChanged(guildId).flush();
   await removeStoredFiles(ctx.config.dataDir, files, ctx.logger);
 }
 
@@ -148,10 +134,11 @@ export async function leaveGuild(ctx: Ctx, actor: Actor, guildId: string): Promi
     if (member.isOwner) throw errors.forbidden('The owner must transfer ownership or delete the guild first.');
     await memberRepo.remove(trx, guildId, actor.userId);
   });
-  new Outbox()
-    .guild(guildId, 'member_leave', { guild_id: guildId, user_id: actor.userId })
+  ctx.events
+    .outbox()
+    .toGuild(guildId, 'member_leave', { guild_id: guildId, user_id: actor.userId })
     .accessChanged(guildId, [actor.userId])
-    .flush(ctx.bus);
+    .flush();
 }
 
 // ---------------------------------------------------------------- members, kicks, bans
@@ -171,26 +158,17 @@ export async function kickMember(ctx: Ctx, actor: Actor, guildId: string, userId
     await memberRepo.remove(trx, guildId, userId);
     await recordActorAudit(trx, actor, 'member.kick', 'user', userId, { guild_id: guildId });
   });
-  new Outbox()
-    .guild(guildId, 'member_leave', { guild_id: guildId, user_id: userId })
+  ctx.events
+    .outbox()
+    .toGuild(guildId, 'member_leave', { guild_id: guildId, user_id: userId })
     .accessChanged(guildId, [userId])
-    .flush(ctx.bus);
+    .flush();
 }
 
 export async function listBans(ctx: Ctx, actor: Actor, guildId: string) {
   const me = await memberOr404(ctx.db, guildId, actor.userId);
   requirePermission(me, P.BAN_MEMBERS);
-  return (await banRepo.list(ctx.db, guildId)).map((b: any) => ({
-    user: presentPublicUser({
-      id: b.user_id,
-      username: b.username,
-      display_name: b.display_name,
-      created_at: b.user_created_at,
-    }),
-    reason: b.reason,
-    moderator_id: b.moderator_id,
-    created_at: new Date(Number(b.created_at)).toISOString(),
-  }));
+  return (await banRepo.list(ctx.db, guildId)).map(presentBan);
 }
 
 export async function banMember(
@@ -219,9 +197,9 @@ export async function banMember(
     });
     await recordActorAudit(trx, actor, 'member.ban', 'user', userId, { guild_id: guildId, reason: reason ?? null });
   });
-  const out = new Outbox();
-  if (wasMember) out.guild(guildId, 'member_leave', { guild_id: guildId, user_id: userId });
-  out.accessChanged(guildId, [userId]).flush(ctx.bus);
+  const out = ctx.events.outbox();
+  if (wasMember) out.toGuild(guildId, 'member_leave', { guild_id: guildId, user_id: userId });
+  out.accessChanged(guildId, [userId]).flush();
 }
 
 export async function unbanMember(ctx: Ctx, actor: Actor, guildId: string, userId: string): Promise<void> {
@@ -232,7 +210,7 @@ export async function unbanMember(ctx: Ctx, actor: Actor, guildId: string, userI
     if (!isId(userId) || (await banRepo.delete(trx, guildId, userId)) === 0) throw errors.notFound('No such ban.');
     await recordActorAudit(trx, actor, 'member.unban', 'user', userId, { guild_id: guildId });
   });
-  new Outbox().accessChanged(guildId, [userId]).flush(ctx.bus);
+  ctx.events.outbox().accessChanged(guildId, [userId]).flush();
 }
 
 // ---------------------------------------------------------------- roles
@@ -242,17 +220,7 @@ export async function listRoles(ctx: Ctx, actor: Actor, guildId: string) {
   return (await roleRepo.list(ctx.db, guildId)).map(presentRole);
 }
 
-export async function createRole(
-  ctx: Ctx,
-  actor: Actor,
-  guildId: string,
-  input: {
-    name: string;
-    color?: string | null | undefined;
-    permissions?: bigint | undefined;
-    position?: number | undefined;
-  },
-) {
+export async function createRole(ctx: Ctx, actor: Actor, guildId: string, input: RoleCreate) {
   const role = await ctx.db.transaction(async (trx) => {
     const me = await memberOr404(trx, guildId, actor.userId);
     requirePermission(me, P.MANAGE_ROLES);
@@ -283,22 +251,11 @@ export async function createRole(
     return row;
   });
   const wire = presentRole(role);
-  new Outbox().guild(guildId, 'role_create', wire).flush(ctx.bus);
+  ctx.events.outbox().toGuild(guildId, 'role_create', wire).flush();
   return wire;
 }
 
-export async function updateRole(
-  ctx: Ctx,
-  actor: Actor,
-  guildId: string,
-  roleId: string,
-  input: {
-    name?: string | undefined;
-    color?: string | null | undefined;
-    permissions?: bigint | undefined;
-    position?: number | undefined;
-  },
-) {
+export async function updateRole(ctx: Ctx, actor: Actor, guildId: string, roleId: string, input: RoleUpdate) {
   const role = await ctx.db.transaction(async (trx) => {
     const me = await memberOr404(trx, guildId, actor.userId);
     requirePermission(me, P.MANAGE_ROLES);
@@ -326,10 +283,10 @@ export async function updateRole(
       guild_id: guildId,
       changes: Object.fromEntries(Object.entries(patch).map(([k, v]) => [k, v === null ? null : String(v)])),
     });
-    return (await roleRepo.find(trx, guildId, roleId))!;
+    return roleOr404(trx, guildId, roleId);
   });
   const wire = presentRole(role);
-  new Outbox().guild(guildId, 'role_update', wire).accessChanged(guildId).flush(ctx.bus);
+  ctx.events.outbox().toGuild(guildId, 'role_update', wire).accessChanged(guildId).flush();
   return wire;
 }
 
@@ -343,7 +300,7 @@ export async function deleteRole(ctx: Ctx, actor: Actor, guildId: string, roleId
     await roleRepo.delete(trx, roleId);
     await recordActorAudit(trx, actor, 'role.delete', 'role', roleId, { guild_id: guildId, name: role.name });
   });
-  new Outbox().guild(guildId, 'role_delete', { guild_id: guildId, id: roleId }).accessChanged(guildId).flush(ctx.bus);
+  ctx.events.outbox().toGuild(guildId, 'role_delete', { guild_id: guildId, id: roleId }).accessChanged(guildId).flush();
 }
 
 async function changeMemberRole(ctx: Ctx, actor: Actor, guildId: string, userId: string, roleId: string, add: boolean) {
@@ -379,7 +336,7 @@ async function changeMemberRole(ctx: Ctx, actor: Actor, guildId: string, userId:
     return { changed, member: presentMember(target, user, await memberRepo.roleIds(trx, guildId, userId)) };
   });
   if (result.changed) {
-    new Outbox().guild(guildId, 'member_update', result.member).accessChanged(guildId, [userId]).flush(ctx.bus);
+    ctx.events.outbox().toGuild(guildId, 'member_update', result.member).accessChanged(guildId, [userId]).flush();
   }
 }
 
@@ -396,12 +353,7 @@ export async function listInvites(ctx: Ctx, actor: Actor, guildId: string) {
   return (await inviteRepo.list(ctx.db, guildId)).map(presentInvite);
 }
 
-export async function createInvite(
-  ctx: Ctx,
-  actor: Actor,
-  guildId: string,
-  input: { max_uses?: number | null | undefined; expires_in?: number | null | undefined },
-) {
+export async function createInvite(ctx: Ctx, actor: Actor, guildId: string, input: InviteCreate) {
   const me = await memberOr404(ctx.db, guildId, actor.userId);
   requirePermission(me, P.CREATE_INVITE);
   const now = nowMs();
@@ -434,7 +386,12 @@ export async function deleteInvite(ctx: Ctx, actor: Actor, guildId: string, code
  * NOT_FOUND for an unknown, expired or used-up code; FORBIDDEN for a banned user. Shared by "join by
  * invite" and registration in `invite` mode.
  */
-export async function redeemInvite(trx: Q, code: string, userId: string, now: number) {
+export async function redeemInvite(
+  trx: Q,
+  code: string,
+  userId: string,
+  now: number,
+): Promise<{ guild: Awaited<ReturnType<typeof guildRepo.find>> & {}; joined: MemberWire | undefined }> {
   const invite = await inviteRepo.find(trx, code);
   if (!invite) throw errors.notFound('No such invite.');
   const guild = await guildRepo.find(trx, invite.guild_id);
@@ -451,24 +408,19 @@ export async function redeemInvite(trx: Q, code: string, userId: string, now: nu
 }
 
 /** After the redeeming transaction commits: the new member's view and everyone's member list. */
-export function announceJoin(bus: AppContext['bus'], guildId: string, userId: string, joined: unknown): void {
-  new Outbox().accessChanged(guildId, [userId]).guild(guildId, 'member_join', joined).flush(bus);
+export function announceJoin(events: EventHub, guildId: string, userId: string, joined: MemberWire): void {
+  events.outbox().accessChanged(guildId, [userId]).toGuild(guildId, 'member_join', joined).flush();
 }
 
 export async function joinByInvite(ctx: Ctx, actor: Actor, code: string) {
   const result = await ctx.db.transaction((trx) => redeemInvite(trx, code, actor.userId, nowMs()));
-  if (result.joined) announceJoin(ctx.bus, result.guild.id, actor.userId, result.joined);
+  if (result.joined) announceJoin(ctx.events, result.guild.id, actor.userId, result.joined);
   return presentGuild(result.guild);
 }
 
 // ---------------------------------------------------------------- audit
 
-export async function guildAuditLog(
-  ctx: Ctx,
-  actor: Actor,
-  guildId: string,
-  page: { before?: string | undefined; limit: number },
-) {
+export async function guildAuditLog(ctx: Ctx, actor: Actor, guildId: string, page: PageQuery) {
   const me = await memberOr404(ctx.db, guildId, actor.userId);
   requirePermission(me, P.VIEW_AUDIT_LOG);
   const rows = await auditRepo.forGuild(
@@ -477,13 +429,5 @@ export async function guildAuditLog(
     page.before === undefined ? undefined : Number(page.before),
     page.limit,
   );
-  return rows.map((r: any) => ({
-    id: String(r.id),
-    user_id: r.user_id,
-    action: r.action,
-    resource_type: r.resource_type,
-    resource_id: r.resource_id,
-    metadata: JSON.parse(r.metadata),
-    created_at: new Date(Number(r.created_at)).toISOString(),
-  }));
+  return rows.map(presentGuildAuditRow);
 }

@@ -2,9 +2,11 @@
  * The HTTP transport: an ultimate-express app on uWebSockets.js. Order: security headers → JSON body
  * (1 MiB) → health/ops routes → feature routes → 404 → the one error mapper.
  */
+
+import { BlockList, isIP } from 'node:net';
 import type { NextFunction, Request, Response, Router } from 'express';
 import helmet from 'helmet';
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from '../context.js';
 import { safeEqual } from '../crypto/random.js';
 import { migrationStatus } from '../db/migrator.js';
 import { errors } from '../errors.js';
@@ -21,14 +23,24 @@ export type RouteModule = (router: Router, ctx: AppContext) => void;
 
 export { normalizeIp };
 
-/** The client address: the socket peer, or X-Forwarded-For when the peer is a trusted proxy. */
-export const clientIp = (req: Request): string => normalizeIp(req.ip);
-
-const isLoopback = (ip: string) => ip === '127.0.0.1' || ip === '::1' || ip.startsWith('127.');
+/**
+ * Loopback peers (127.0.0.0/8 and ::1), whatever their spelling: peers arrive canonicalised by
+ * normalizeIp, which writes IPv6 in full (`0:0:0:0:0:0:0:1`), so a text comparison with '::1' misses.
+ */
+function loopbackCheck(): (ip: string) => boolean {
+  const list = new BlockList();
+  list.addSubnet('127.0.0.0', 8, 'ipv4');
+  list.addAddress('::1', 'ipv6');
+  return (ip) => {
+    const family = isIP(ip);
+    return family === 4 ? list.check(ip, 'ipv4') : family === 6 ? list.check(ip, 'ipv6') : false;
+  };
+}
 
 export function createHttpApp(ctx: AppContext, modules: RouteModule[]): ExpressApp {
   const { config } = ctx;
   const tls = Boolean(config.tlsCert && config.tlsKey);
+  const isLoopback = loopbackCheck();
   const app = express({
     threads: 0,
     uwsOptions: tls ? { cert_file_name: config.tlsCert, key_file_name: config.tlsKey } : {},
@@ -37,6 +49,8 @@ export function createHttpApp(ctx: AppContext, modules: RouteModule[]): ExpressA
   app.set('etag', false);
   // Without this ultimate-express rethrows a rejected async handler as an unhandled rejection and the
   // request never gets an answer; with it the rejection reaches the error mapper like a sync throw.
+  // Routers read the setting through their parent once mounted, so feature routes are plain async
+  // functions (no wrapper).
   app.set('catch async errors', true);
   if (config.trustedProxies.length > 0) app.set('trust proxy', config.trustedProxies);
   // The browser client, straight from uWS; it yields the API's prefixes to the router below.

@@ -1,16 +1,7 @@
-/** Message and attachment rows → wire shapes. Deleted messages keep their row, scrubbed. */
+/** Message rows → wire shape. Deleted messages keep their row, scrubbed. */
+import type { MessageWire } from '../events/event-map.js';
 import { iso } from '../ids.js';
-
-export interface AttachmentRow {
-  id: string;
-  channel_id: string;
-  message_id: string | null;
-  filename: string;
-  mime_type: string;
-  size_bytes: number;
-  created_at: number;
-  [k: string]: unknown;
-}
+import { type AttachmentRow, presentAttachment } from '../uploads/presenter.js';
 
 export interface MessageRow {
   id: string;
@@ -25,20 +16,7 @@ export interface MessageRow {
   deleted_at: number | null;
 }
 
-export function presentAttachment(a: AttachmentRow) {
-  return {
-    id: a.id,
-    channel_id: a.channel_id,
-    message_id: a.message_id,
-    filename: a.filename,
-    mime_type: a.mime_type,
-    size_bytes: Number(a.size_bytes),
-    url: `/api/attachments/${a.id}`,
-    created_at: iso(a.created_at),
-  };
-}
-
-export function presentMessage(m: MessageRow, attachments: AttachmentRow[] = []) {
+export function presentMessage(m: MessageRow, attachments: AttachmentRow[] = []): MessageWire {
   return {
     id: m.id,
     channel_id: m.channel_id,

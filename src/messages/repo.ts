@@ -1,10 +1,10 @@
-/** Storage of messages and their attachment links: the only knex user of the messages feature. */
-import type { Knex } from 'knex';
-import { type Db, dialectOf, sqliteSettingsOf } from '../db/knex.js';
-import type { AttachmentRow, MessageRow } from './presenter.js';
+/**
+ * Storage of messages: the only knex user of the messages feature, plus the group-committing writer
+ * of the hot insert path (one per app, built by createApp).
+ */
+import type { Db, DbOptions, Queryable as Q } from '../db/knex.js';
+import type { MessageRow } from './presenter.js';
 import { SqliteMessageWriter } from './sqlite-writer.js';
-
-type Q = Db | Knex.Transaction;
 
 export const DELETED_CONTENT = '[deleted]';
 
@@ -35,34 +35,6 @@ export const messageRepo = {
       .where({ id })
       .whereNull('deleted_at')
       .update({ content: DELETED_CONTENT, nonce: null, encrypted: false, deleted_at: now }),
-};
-
-export const attachmentRepo = {
-  find: (
-    q: Q,
-    id: string,
-  ): Promise<(AttachmentRow & { storage_name: string; uploader_id: string | null }) | undefined> =>
-    q('attachments').where({ id }).first(),
-  insert: (q: Q, row: Record<string, unknown>) => q('attachments').insert(row),
-  forMessages: (q: Q, messageIds: string[]): Promise<AttachmentRow[]> =>
-    messageIds.length === 0
-      ? Promise.resolve([])
-      : q('attachments').whereIn('message_id', messageIds).orderBy('id', 'asc'),
-  /** Links the caller's own unlinked uploads in this channel; returns how many matched. */
-  link: (q: Q, ids: string[], messageId: string, channelId: string, uploaderId: string): Promise<number> =>
-    q('attachments')
-      .whereIn('id', ids)
-      .where({ channel_id: channelId, uploader_id: uploaderId })
-      .whereNull('message_id')
-      .update({ message_id: messageId }),
-  /** Removes a message's attachment rows and returns their storage names (files go after commit). */
-  detach: async (q: Q, messageId: string): Promise<string[]> => {
-    const rows: { storage_name: string }[] = await q('attachments')
-      .where({ message_id: messageId })
-      .select('storage_name');
-    await q('attachments').where({ message_id: messageId }).delete();
-    return rows.map((r) => r.storage_name);
-  },
 };
 
 interface Pending {
@@ -141,28 +113,12 @@ export interface MessageInserter {
   close(): Promise<void>;
 }
 
-const writers = new WeakMap<Db, MessageInserter>();
-
 /**
- * The app's message inserter: on a SQLite file, a worker-thread writer (see sqlite-writer.ts);
- * otherwise (Postgres, in-memory SQLite) group commit through knex.
+ * The app's message inserter: on a SQLite file, a worker-thread writer (see sqlite-writer.ts, started
+ * on first use); otherwise (Postgres, in-memory SQLite) group commit through knex.
  */
-export function messageWriter(db: Db): MessageInserter {
-  let w = writers.get(db);
-  if (!w) {
-    const sqlite = dialectOf(db) === 'sqlite' ? sqliteSettingsOf(db) : undefined;
-    w =
-      sqlite && sqlite.file !== ':memory:'
-        ? new SqliteMessageWriter(sqlite.file, { busyTimeoutMs: sqlite.busyTimeoutMs })
-        : new MessageWriter(db);
-    writers.set(db, w);
-  }
-  return w;
-}
-
-/** Flushes and stops the app's message writer (before the database is closed). */
-export async function closeMessageWriter(db: Db): Promise<void> {
-  const w = writers.get(db);
-  writers.delete(db);
-  await w?.close();
+export function createMessageWriter(db: Db, opts: DbOptions): MessageInserter {
+  return opts.dialect === 'sqlite' && opts.sqliteFile && opts.sqliteFile !== ':memory:'
+    ? new SqliteMessageWriter(opts.sqliteFile, { busyTimeoutMs: opts.sqliteBusyTimeoutMs })
+    : new MessageWriter(db);
 }

@@ -1,6 +1,7 @@
 /** zod schemas for message bodies and the history query. Lengths count characters (code points). */
 import { z } from 'zod';
-import { ID } from '../guilds/schema.js';
+import { noNul } from '../fields.js';
+import { ID } from '../ids.js';
 
 const chars = (s: string) => {
   let n = 0;
@@ -12,8 +13,7 @@ const content = z
   .string()
   .refine((s) => chars(s) >= 1, 'must not be empty')
   .refine((s) => chars(s) <= 4000, 'must be at most 4000 characters')
-  // Postgres text cannot hold NUL; refusing it keeps both databases identical.
-  .refine((s) => !s.includes('\u0000'), 'must not contain NUL characters');
+  .refine(noNul, 'must not contain NUL characters');
 const nonce = z.string().min(1).max(128);
 const id = z.string().regex(ID, 'must be an id');
 
@@ -37,9 +37,11 @@ export const messageCreate = z
 export type MessageCreate = z.output<typeof messageCreate>;
 
 export const messageEdit = z.strictObject({ content, nonce: nonce.optional() });
+export type MessageEdit = z.output<typeof messageEdit>;
 
 export const historyQuery = z.object({
   before: id.optional(),
   after: id.optional(),
   limit: z.coerce.number().int().min(1).max(100).default(50),
 });
+export type HistoryQuery = z.output<typeof historyQuery>;

@@ -4,27 +4,41 @@
  * group-committed INSERT → publish; nothing else touches the database unless the message has a reply
  * or attachments.
  */
-import type { AppContext } from '../app/context.js';
+import type { ChannelAccessCache } from '../access/cache.js';
+import type { ChannelAccess } from '../access/loaders.js';
+import { has, P } from '../access/permissions.js';
+import type { Actor } from '../actor.js';
 import { recordActorAudit } from '../audit/writer.js';
+import type { Config } from '../config/index.js';
+import type { Db } from '../db/knex.js';
 import { errors } from '../errors.js';
-import { type ChannelAccess, channelAccessCache } from '../guilds/access.js';
-import { Outbox } from '../guilds/events.js';
-import { has, P } from '../guilds/permissions.js';
-import { isId } from '../guilds/schema.js';
-import type { Actor } from '../guilds/service.js';
-import { newId, nowMs } from '../ids.js';
+import type { MessageWire } from '../events/event-map.js';
+import type { EventHub } from '../events/hub.js';
+import { isId, newId, nowMs } from '../ids.js';
+import type { Logger } from '../logger.js';
+import type { RateLimits } from '../ratelimit/index.js';
+import { attachmentRepo } from '../uploads/repo.js';
 import { removeStoredFiles } from '../uploads/storage.js';
 import { type MessageRow, presentMessage } from './presenter.js';
-import { attachmentRepo, messageRepo, messageWriter } from './repo.js';
-import type { MessageCreate } from './schema.js';
+import { type MessageInserter, messageRepo } from './repo.js';
+import type { HistoryQuery, MessageCreate, MessageEdit } from './schema.js';
 
-type Ctx = Pick<AppContext, 'db' | 'bus' | 'config' | 'logger' | 'limits'>;
+export interface MessageDeps {
+  db: Db;
+  events: EventHub;
+  config: Pick<Config, 'dataDir'>;
+  logger: Logger;
+  limits: RateLimits;
+  channelAccess: ChannelAccessCache;
+  messageWriter: MessageInserter;
+}
+type Ctx = MessageDeps;
 
 const isDm = (a: ChannelAccess) => a.channel.type === 'dm' || a.channel.type === 'group_dm';
 
 /** The channel as the caller sees it (cached for the hot path); 404 when not visible. */
 export async function viewableChannel(ctx: Ctx, channelId: string, userId: string): Promise<ChannelAccess> {
-  const access = isId(channelId) ? await channelAccessCache(ctx.bus).get(ctx.db, channelId, userId) : undefined;
+  const access = await ctx.channelAccess.get(channelId, userId);
   if (!access) throw errors.notFound('No such channel.');
   return access;
 }
@@ -42,12 +56,7 @@ async function withAttachments(ctx: Ctx, rows: MessageRow[]) {
   );
 }
 
-export async function listMessages(
-  ctx: Ctx,
-  actor: Actor,
-  channelId: string,
-  page: { before?: string | undefined; after?: string | undefined; limit: number },
-) {
+export async function listMessages(ctx: Ctx, actor: Actor, channelId: string, page: HistoryQuery) {
   await viewableChannel(ctx, channelId, actor.userId);
   return withAttachments(ctx, await messageRepo.page(ctx.db, channelId, page, page.limit));
 }
@@ -75,9 +84,9 @@ export async function createMessage(ctx: Ctx, actor: Actor, channelId: string, i
     deleted_at: null,
   };
   const attachmentIds = input.attachment_ids ?? [];
-  let wire: ReturnType<typeof presentMessage>;
+  let wire: MessageWire;
   if (!row.reply_to && attachmentIds.length === 0) {
-    await messageWriter(ctx.db).insert(row);
+    await ctx.messageWriter.insert(row);
     wire = presentMessage(row);
   } else {
     wire = await ctx.db.transaction(async (trx) => {
@@ -102,7 +111,7 @@ export async function createMessage(ctx: Ctx, actor: Actor, channelId: string, i
       return presentMessage(row, await attachmentRepo.forMessages(trx, [row.id]));
     });
   }
-  new Outbox().message(channelId, 'message_new', wire).flush(ctx.bus);
+  ctx.events.outbox().toChannel(channelId, 'message_new', wire).flush();
   return wire;
 }
 
@@ -110,19 +119,12 @@ export async function createMessage(ctx: Ctx, actor: Actor, channelId: string, i
 async function visibleMessage(ctx: Ctx, messageId: string, userId: string) {
   const message = isId(messageId) ? await messageRepo.find(ctx.db, messageId) : undefined;
   if (!message) throw errors.notFound('No such message.');
-  const access = isId(message.channel_id)
-    ? await channelAccessCache(ctx.bus).get(ctx.db, message.channel_id, userId)
-    : undefined;
+  const access = await ctx.channelAccess.get(message.channel_id, userId);
   if (!access) throw errors.notFound('No such message.');
   return { message, access };
 }
 
-export async function editMessage(
-  ctx: Ctx,
-  actor: Actor,
-  messageId: string,
-  input: { content: string; nonce?: string | undefined },
-) {
+export async function editMessage(ctx: Ctx, actor: Actor, messageId: string, input: MessageEdit) {
   const { message, access } = await visibleMessage(ctx, messageId, actor.userId);
   if (message.author_id !== actor.userId) throw errors.forbidden('Only the author can edit a message.');
   if (message.deleted_at) throw errors.notFound('No such message.');
@@ -139,9 +141,9 @@ export async function editMessage(
   }
   const patch = { content: input.content, nonce: encrypted ? input.nonce! : null, edited_at: nowMs() };
   if ((await messageRepo.edit(ctx.db, messageId, patch)) === 0) throw errors.notFound('No such message.');
-  const [wire] = await withAttachments(ctx, [{ ...message, ...patch }]);
-  new Outbox().message(message.channel_id, 'message_edit', wire).flush(ctx.bus);
-  return wire!;
+  const [wire] = (await withAttachments(ctx, [{ ...message, ...patch }])) as [MessageWire];
+  ctx.events.outbox().toChannel(message.channel_id, 'message_edit', wire).flush();
+  return wire;
 }
 
 /** Author, or MANAGE_MESSAGES in the channel (audited). Scrubs the row and removes attachment files. */
@@ -167,6 +169,6 @@ export async function deleteMessage(ctx: Ctx, actor: Actor, messageId: string): 
   });
   if (!files) return;
   const wire = presentMessage({ ...message, content: '[deleted]', nonce: null, encrypted: false, deleted_at: now });
-  new Outbox().message(message.channel_id, 'message_delete', wire).flush(ctx.bus);
+  ctx.events.outbox().toChannel(message.channel_id, 'message_delete', wire).flush();
   await removeStoredFiles(ctx.config.dataDir, files, ctx.logger);
 }

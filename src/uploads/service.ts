@@ -8,21 +8,28 @@ import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
 import { stat, unlink } from 'node:fs/promises';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { AppContext } from '../app/context.js';
+import type { ChannelAccessCache } from '../access/cache.js';
+import { has, P } from '../access/permissions.js';
+import type { Actor } from '../actor.js';
 import { recordActorAudit } from '../audit/writer.js';
+import type { Config } from '../config/index.js';
+import type { Db } from '../db/knex.js';
 import { errors, isAppError } from '../errors.js';
-import { channelAccessCache } from '../guilds/access.js';
-import { has, P } from '../guilds/permissions.js';
-import { isId } from '../guilds/schema.js';
-import type { Actor } from '../guilds/service.js';
-import { newId, nowMs } from '../ids.js';
-import { presentAttachment } from '../messages/presenter.js';
-import { attachmentRepo } from '../messages/repo.js';
+import { isId, newId, nowMs } from '../ids.js';
+import type { RateLimits } from '../ratelimit/index.js';
 import { contentDisposition, extensionOf, sanitizeFilename } from './filename.js';
 import { classify, TEXT_MIME, TextSniffer } from './mime.js';
+import { presentAttachment } from './presenter.js';
+import { attachmentRepo, type StoredAttachmentRow } from './repo.js';
 import { newStorageName, storagePath } from './storage.js';
 
-type Ctx = Pick<AppContext, 'db' | 'bus' | 'config' | 'logger' | 'limits'>;
+export interface UploadDeps {
+  db: Db;
+  config: Pick<Config, 'dataDir' | 'uploadMaxBytes'>;
+  limits: RateLimits;
+  channelAccess: ChannelAccessCache;
+}
+type Ctx = UploadDeps;
 
 export interface UploadInput {
   /** The client's filename (X-Filename), cleaned here. */
@@ -36,7 +43,7 @@ export interface UploadInput {
 
 export async function createUpload(ctx: Ctx, actor: Actor, channelId: string, input: UploadInput) {
   await ctx.limits.consume('upload_user', actor.userId);
-  const access = isId(channelId) ? await channelAccessCache(ctx.bus).get(ctx.db, channelId, actor.userId) : undefined;
+  const access = await ctx.channelAccess.get(channelId, actor.userId);
   if (!access) throw errors.notFound('No such channel.');
   if (!has(access.permissions, P.ATTACH_FILES)) throw errors.forbidden('You cannot attach files here.');
   if (access.channel.type === 'voice') throw errors.validation('Voice channels have no attachments.');
@@ -67,7 +74,7 @@ export async function createUpload(ctx: Ctx, actor: Actor, channelId: string, in
     if (size === 0) throw errors.validation('The file is empty.');
     const mime = await classify(file, extensionOf(filename), sniffer);
     if (!mime) throw errors.unsupportedMediaType('That file type is not allowed, or does not match its extension.');
-    const row = {
+    const row: StoredAttachmentRow = {
       id: newId(),
       channel_id: channelId,
       message_id: null,
@@ -87,8 +94,7 @@ export async function createUpload(ctx: Ctx, actor: Actor, channelId: string, in
         size_bytes: size,
       });
     });
-    const wire = presentAttachment(row);
-    return { ...wire };
+    return presentAttachment(row);
   } catch (e) {
     await unlink(file).catch(() => {});
     if (isAppError(e)) throw e;
@@ -106,7 +112,7 @@ export interface Download {
 /** An attachment for someone who can view its channel (unlinked uploads: the uploader only), or 404. */
 export async function openAttachment(ctx: Ctx, actor: Actor, attachmentId: string): Promise<Download> {
   const a = isId(attachmentId) ? await attachmentRepo.find(ctx.db, attachmentId) : undefined;
-  const access = a ? await channelAccessCache(ctx.bus).get(ctx.db, a.channel_id, actor.userId) : undefined;
+  const access = a ? await ctx.channelAccess.get(a.channel_id, actor.userId) : undefined;
   if (!a || !access || (a.message_id === null && a.uploader_id !== actor.userId)) {
     throw errors.notFound('No such attachment.');
   }

@@ -1,4 +1,5 @@
 /** users row → wire shape. Private fields (email, MFA state, admin flag) only for the user themself. */
+import type { PublicUserWire, SelfWire } from '../events/event-map.js';
 import { iso } from '../ids.js';
 
 export interface UserRow {
@@ -12,11 +13,11 @@ export interface UserRow {
   [k: string]: unknown;
 }
 
-export function presentPublicUser(u: UserRow) {
+export function presentPublicUser(u: UserRow): PublicUserWire {
   return { id: u.id, username: u.username, display_name: u.display_name ?? null, created_at: iso(u.created_at) };
 }
 
-export function presentSelf(u: UserRow) {
+export function presentSelf(u: UserRow): SelfWire {
   return {
     ...presentPublicUser(u),
     email: u.email ?? null,

@@ -1,10 +1,7 @@
 /** The users table: the only knex user of the users feature (the auth repo owns the auth columns' queries). */
-import type { Knex } from 'knex';
-import type { Db } from '../db/knex.js';
+import type { Queryable as Q } from '../db/knex.js';
 import { nowMs } from '../ids.js';
 import type { UserRow } from './presenter.js';
-
-type Q = Db | Knex.Transaction;
 
 export const findByUsername = (db: Q, username: string): Promise<UserRow | undefined> =>
   db('users').where({ username }).first();

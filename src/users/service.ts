@@ -1,12 +1,11 @@
 /**
  * User verbs shared by registration, `init` and `voicechat users`: creating users and the admin's
- * everyday actions (list, unlock, disable MFA, set admin). Every admin verb writes an `admin.*` audit
+ * everyday actions (list, unlock, set admin; disabling MFA is auth's). Every admin verb writes an `admin.*` audit
  * row in the same transaction as its change.
  */
-import type { Knex } from 'knex';
 import { recordAudit } from '../audit/writer.js';
-import { hashPassword, type PasswordParams } from '../auth/passwords.js';
-import type { Db } from '../db/knex.js';
+import { hashPassword, type PasswordParams } from '../crypto/passwords.js';
+import type { Db, Queryable } from '../db/knex.js';
 import { errors } from '../errors.js';
 import { newId, nowMs } from '../ids.js';
 import type { UserRow } from './presenter.js';
@@ -51,19 +50,19 @@ export async function prepareUser(
 }
 
 /** Inserts a prepared user; CONFLICT when the username is taken. */
-export async function insertUser(db: Db | Knex.Transaction, row: UserRow): Promise<UserRow> {
+export async function insertUser(db: Queryable, row: UserRow): Promise<UserRow> {
   if (await repo.findByUsername(db, row.username)) throw errors.conflict('That username is taken.');
   await repo.insert(db, row);
   return row;
 }
 
 /** Validates, hashes (Argon2id) and inserts a user; CONFLICT when the username is taken. */
-export async function createUser(db: Db | Knex.Transaction, params: PasswordParams, input: NewUser): Promise<UserRow> {
+export async function createUser(db: Queryable, params: PasswordParams, input: NewUser): Promise<UserRow> {
   return insertUser(db, await prepareUser(params, input));
 }
 
 /** Looks a user up by name for the CLI; NOT_FOUND names the user (the admin typed it). */
-export async function requireUserByName(db: Db | Knex.Transaction, username: string): Promise<UserRow> {
+export async function requireUserByName(db: Queryable, username: string): Promise<UserRow> {
   const user = await repo.findByUsername(db, username);
   if (!user) throw errors.notFound(`No user named "${username}".`);
   return user;
@@ -133,28 +132,6 @@ export async function unlockUser(db: Db, username: string): Promise<UserRow> {
       metadata: { via: 'cli' },
     });
     return user;
-  });
-}
-
-/** Turns MFA off for a user who lost their authenticator and backup codes. */
-export async function adminDisableMfa(db: Db, username: string): Promise<{ user: UserRow; wasEnabled: boolean }> {
-  return db.transaction(async (trx) => {
-    const user = await requireUserByName(trx, username);
-    await repo.update(trx, user.id, {
-      mfa_enabled: false,
-      mfa_secret: null,
-      mfa_pending_secret: null,
-      mfa_last_step: null,
-    });
-    await trx('mfa_backup_codes').where({ user_id: user.id }).delete();
-    await recordAudit(trx, {
-      action: 'admin.mfa_disable',
-      userId: user.id,
-      resourceType: 'user',
-      resourceId: user.id,
-      metadata: { via: 'cli', was_enabled: Boolean(user.mfa_enabled) },
-    });
-    return { user, wasEnabled: Boolean(user.mfa_enabled) };
   });
 }
 

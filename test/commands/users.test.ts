@@ -7,28 +7,27 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Config } from '@oclif/core';
 import { authenticator } from 'otplib';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import UsersCreate from '../../commands/users/create.js';
 import UsersDisableMfa from '../../commands/users/disable-mfa.js';
 import UsersList from '../../commands/users/list.js';
 import UsersResetPassword from '../../commands/users/reset-password.js';
 import UsersSetAdmin from '../../commands/users/set-admin.js';
 import UsersUnlock from '../../commands/users/unlock.js';
-import { verifyAuditChain } from '../../src/audit/writer.js';
+import { verifyAuditChain } from '../../src/audit/verify.js';
 import { bearer, login, register, uniqueName } from '../support/auth.js';
 import { spawnCli } from '../support/cli.js';
 import { api } from '../support/factories.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { useTestServer } from '../support/server.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 describe('voicechat users', () => {
-  let server: TestServer;
+  const server = useTestServer({ VOICECHAT_RATE_LIMIT_SCALE: '100' });
   let oclif: Config;
   let configFile: string;
 
   beforeAll(async () => {
-    server = await startTestServer({ env: { VOICECHAT_RATE_LIMIT_SCALE: '100' } });
     oclif = await Config.load(root);
     configFile = path.join(server.database.dir, 'cli.env');
     writeFileSync(
@@ -42,9 +41,6 @@ describe('voicechat users', () => {
       ].join('\n'),
       { mode: 0o600 },
     );
-  });
-  afterAll(async () => {
-    await server?.stop();
   });
 
   /** Runs a command class, returning what it printed. */

@@ -6,7 +6,7 @@
  */
 import type { Browser } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { P, toWire } from '../../src/guilds/permissions.js';
+import { P, toWire } from '../../src/access/permissions.js';
 import { WEB_CSP } from '../../src/http/static-web.js';
 import { browserSuite, foreignRequests, messageRows, newPerson, type Person } from '../support/browser.js';
 import { api, createUser, type TestUser } from '../support/factories.js';

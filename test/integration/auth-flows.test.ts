@@ -1,22 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyAuditChain } from '../../src/audit/writer.js';
+import { describe, expect, it } from 'vitest';
+import { verifyAuditChain } from '../../src/audit/verify.js';
 import { hashToken } from '../../src/crypto/random.js';
 import type { BusMessage } from '../../src/events/bus.js';
 import { newId, nowMs } from '../../src/ids.js';
 import { bearer, login, PASSWORD, register, sidOf, uniqueName } from '../support/auth.js';
 import { api, createUser } from '../support/factories.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { startTestServer, useTestServer } from '../support/server.js';
 
 describe('accounts over HTTP', () => {
-  let server: TestServer;
   /** Every secret a client received or sent; none may appear in the logs or raw rows. */
   const secrets = new Set<string>();
-  beforeAll(async () => {
-    server = await startTestServer({ env: { VOICECHAT_RATE_LIMIT_SCALE: '100' } });
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const server = useTestServer({ VOICECHAT_RATE_LIMIT_SCALE: '100' });
   const keep = (...s: (string | undefined)[]) => {
     for (const x of s) if (x) secrets.add(x);
   };
@@ -365,7 +359,7 @@ describe('accounts over HTTP', () => {
 
   it('publishes sessions_revoked on the bus after every revocation (the gateway closes sockets on it)', async () => {
     const seen: BusMessage[] = [];
-    const off = server.ctx.bus.subscribe((m) => {
+    const off = server.app.bus.subscribe((m) => {
       if (m.kind === 'sessions_revoked') seen.push(m);
     });
     try {

@@ -1,9 +1,9 @@
 import { createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { bearer, register, sidOf } from '../support/auth.js';
 import { api } from '../support/factories.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { useTestServer } from '../support/server.js';
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
 /** Builds an HS256-style token by hand, as an attacker would (libraries refuse some of these). */
@@ -14,7 +14,6 @@ function craft(header: Record<string, unknown>, payload: Record<string, unknown>
 }
 
 describe('access-token attacks (all 401)', () => {
-  let server: TestServer;
   let user: Awaited<ReturnType<typeof register>>;
   let victim: Awaited<ReturnType<typeof register>>;
   let kid: string;
@@ -22,14 +21,11 @@ describe('access-token attacks (all 401)', () => {
   const now = () => Math.floor(Date.now() / 1000);
   const claims = () => ({ sub: user.id, sid: sidOf(user.access), iat: now(), exp: now() + 600 });
 
+  const server = useTestServer();
   beforeAll(async () => {
-    server = await startTestServer();
     user = await register(server);
     victim = await register(server);
     ({ id: kid, key } = server.keyring.active('jwt'));
-  });
-  afterAll(async () => {
-    await server?.stop();
   });
 
   const me = (token: string) => api(server, 'GET', '/auth/me', bearer(token));

@@ -1,21 +1,15 @@
 import { authenticator } from 'otplib';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { bearer, login, register, sidOf } from '../support/auth.js';
 import { api } from '../support/factories.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { useTestServer } from '../support/server.js';
 
 /** The code for a time step, computed by otplib in the test, independently of the server. */
 const codeAt = (secret: string, step: number) => authenticator.clone({ epoch: step * 30_000 }).generate(secret);
 
 describe('TOTP MFA', () => {
-  let server: TestServer;
   const secrets = new Set<string>();
-  beforeAll(async () => {
-    server = await startTestServer({ env: { VOICECHAT_RATE_LIMIT_SCALE: '100' } });
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const server = useTestServer({ VOICECHAT_RATE_LIMIT_SCALE: '100' });
   afterEach(() => {
     vi.useRealTimers();
   });

@@ -1,27 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, login, register } from '../support/auth.js';
 import { api } from '../support/factories.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { useTestServer } from '../support/server.js';
 import { type SmtpSink, startSmtpSink } from '../support/smtp-sink.js';
 
 describe('password reset by SMTP (VOICECHAT_SMTP_URL set)', () => {
-  let server: TestServer;
   let smtp: SmtpSink;
   beforeAll(async () => {
     smtp = await startSmtpSink();
-    server = await startTestServer({
-      env: {
-        VOICECHAT_SMTP_URL: smtp.url,
-        VOICECHAT_SMTP_FROM: 'VoiceChat <noreply@chat.example.org>',
-        VOICECHAT_PUBLIC_URL: 'https://chat.example.org',
-        VOICECHAT_RATE_LIMIT_SCALE: '100',
-      },
-    });
   });
   afterAll(async () => {
-    await server?.stop();
     await smtp?.close();
   });
+  const server = useTestServer(() => ({
+    VOICECHAT_SMTP_URL: smtp.url,
+    VOICECHAT_SMTP_FROM: 'VoiceChat <noreply@chat.example.org>',
+    VOICECHAT_PUBLIC_URL: 'https://chat.example.org',
+    VOICECHAT_RATE_LIMIT_SCALE: '100',
+  }));
 
   it('mails a one-time link to the account email; the token resets the password once', async () => {
     const u = await register(server, { body: { email: 'owner@example.org' } });

@@ -4,11 +4,10 @@
  * server. Every frame is answered (error reply, event or close), the server never crashes, and another
  * client keeps receiving events throughout. The generator is seeded, so a failure is reproducible.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/ids.js';
-import { createUser, type TestUser } from '../support/factories.js';
-import { createGuildFixture, type GuildFixture } from '../support/gateway-fixtures.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { type GuildFixture, seedGuild } from '../support/guilds.js';
+import { useTestServer } from '../support/server.js';
 import { GatewayClient } from '../support/ws.js';
 
 function mulberry32(seed: number) {
@@ -75,25 +74,17 @@ function makeFrames(count: number, seed: number, channelId: string): (string | B
 }
 
 describe('gateway fuzz', () => {
-  let server: TestServer;
-  let fuzzer: TestUser;
-  let observer: TestUser;
   let g: GuildFixture;
+  // Thousands of reconnects from one IP: raise the limits (all stay on; 4002 after 10 bad frames is not scaled).
+  const server = useTestServer({ VOICECHAT_RATE_LIMIT_SCALE: '1000', VOICECHAT_LOG_LEVEL: 'warn' });
   beforeAll(async () => {
-    // Thousands of reconnects from one IP: raise the limits (all stay on; 4002 after 10 bad frames is not scaled).
-    server = await startTestServer({ env: { VOICECHAT_RATE_LIMIT_SCALE: '1000', VOICECHAT_LOG_LEVEL: 'warn' } });
-    fuzzer = await createUser(server);
-    observer = await createUser(server);
-    g = await createGuildFixture(server.db, observer.id, [fuzzer.id]);
-  });
-  afterAll(async () => {
-    await server?.stop();
+    g = await seedGuild(server);
   });
 
   it('survives 10,000 malformed frames while another client keeps receiving', async () => {
-    const frames = makeFrames(10_000, 20261127, g.generalId);
-    const watcher = await GatewayClient.ready(server.wsUrl, observer.accessToken);
-    let client = (await GatewayClient.ready(server.wsUrl, fuzzer.accessToken)).client;
+    const frames = makeFrames(10_000, 20261127, g.textChannelId);
+    const watcher = await GatewayClient.ready(server.wsUrl, g.owner.accessToken);
+    let client = (await GatewayClient.ready(server.wsUrl, g.member.accessToken)).client;
     let closedCount = 0;
     const codes = new Map<number, number>();
     let answered = 0;
@@ -103,7 +94,7 @@ describe('gateway fuzz', () => {
         const { code } = await client.closed;
         codes.set(code, (codes.get(code) ?? 0) + 1);
         closedCount++;
-        client = (await GatewayClient.ready(server.wsUrl, fuzzer.accessToken)).client;
+        client = (await GatewayClient.ready(server.wsUrl, g.member.accessToken)).client;
       }
       const before = client.frames.length;
       const c = client;
@@ -114,9 +105,9 @@ describe('gateway fuzz', () => {
 
       if (i % 1000 === 999) {
         const marker = `alive-${i}`;
-        server.ctx.bus.publish({
+        server.app.bus.publish({
           kind: 'dispatch',
-          topic: `channel:${g.generalId}`,
+          topic: `channel:${g.textChannelId}`,
           type: 'message_new',
           data: { id: newId(), content: marker },
         });

@@ -10,7 +10,7 @@ import { Keyring } from '../../src/crypto/keyring.js';
 import { hashToken, randomToken } from '../../src/crypto/random.js';
 import { newId, nowMs } from '../../src/ids.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { createGuildFixture, type GuildFixture, removeMember } from '../support/gateway-fixtures.js';
+import { type GuildRows, removeMember, seedGuildRows } from '../support/guilds.js';
 import { type NodeProcess, startNodeProcess } from '../support/nodes.js';
 import { GatewayClient } from '../support/ws.js';
 
@@ -21,7 +21,7 @@ describe('gateway on two nodes', () => {
   let keyring: Keyring;
   let a: NodeProcess;
   let b: NodeProcess;
-  let g: GuildFixture;
+  let g: GuildRows;
   const users: { id: string; token: string; sid: string }[] = [];
 
   async function user() {
@@ -73,12 +73,12 @@ describe('gateway on two nodes', () => {
   it('delivers an event published on node A to sockets on both nodes exactly once', async () => {
     const author = await user();
     const reader = await user();
-    g = await createGuildFixture(database.db, author.id, [reader.id]);
+    g = await seedGuildRows(database.db, author.id, [reader.id]);
     const onB = await GatewayClient.ready(b.wsUrl, reader.token);
     const onA = await GatewayClient.ready(a.wsUrl, author.token);
     // Posted over REST on node A: stored there, published after the commit, fanned out by both nodes.
     const say = async (content: string) => {
-      const res = await fetch(`${a.url}/api/channels/${g.generalId}/messages`, {
+      const res = await fetch(`${a.url}/api/channels/${g.textChannelId}/messages`, {
         method: 'POST',
         headers: { authorization: `Bearer ${author.token}`, 'content-type': 'application/json' },
         body: JSON.stringify({ content }),
@@ -96,7 +96,7 @@ describe('gateway on two nodes', () => {
     // and the other way round
     b.publish({
       kind: 'dispatch',
-      topic: `channel:${g.generalId}`,
+      topic: `channel:${g.textChannelId}`,
       type: 'message_new',
       data: { id: newId(), content: 'from b' },
     });
@@ -115,7 +115,12 @@ describe('gateway on two nodes', () => {
     const onB = await GatewayClient.ready(b.wsUrl, kicked.token);
     await removeMember(database.db, g.guildId, kicked.id);
     a.publish({ kind: 'access_changed', guildId: g.guildId, userIds: [kicked.id] });
-    a.publish({ kind: 'dispatch', topic: `channel:${g.generalId}`, type: 'message_new', data: { content: 'gone' } });
+    a.publish({
+      kind: 'dispatch',
+      topic: `channel:${g.textChannelId}`,
+      type: 'message_new',
+      data: { content: 'gone' },
+    });
     a.publish({ kind: 'dispatch', topic: `user:${kicked.id}`, type: 'barrier', data: {} });
     await onB.client.event('barrier');
     expect(onB.client.events('message_new')).toHaveLength(0);

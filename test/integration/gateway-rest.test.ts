@@ -4,25 +4,21 @@
  * role changes made over REST stop delivery at once; logout-all and password change close the
  * affected sockets with 4001. Absence is asserted after a later barrier event, never by sleeping.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { P, toWire } from '../../src/guilds/permissions.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { P, toWire } from '../../src/access/permissions.js';
 import { api, createSession, createUser } from '../support/factories.js';
-import { type GuildFixture, joinGuild, ok, setupGuild } from '../support/guilds.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { type GuildFixture, joinGuild, ok, seedGuild } from '../support/guilds.js';
+import { useTestServer } from '../support/server.js';
 import { GatewayClient } from '../support/ws.js';
 
 describe('gateway driven by REST', () => {
-  let server: TestServer;
   let g: GuildFixture;
   const post = (channelId: string, user: { headers: Record<string, string> }, content: string) =>
     ok(api(server, 'POST', `/api/channels/${channelId}/messages`, { user, body: { content } }), 201);
 
+  const server = useTestServer({ VOICECHAT_RATE_LIMIT_SCALE: '100' });
   beforeAll(async () => {
-    server = await startTestServer({ env: { VOICECHAT_RATE_LIMIT_SCALE: '100' } });
-    g = await setupGuild(server);
-  });
-  afterAll(async () => {
-    await server?.stop();
+    g = await seedGuild(server);
   });
 
   it('delivers message_new, message_edit and message_delete posted over REST', async () => {
@@ -77,7 +73,7 @@ describe('gateway driven by REST', () => {
     const o = await GatewayClient.ready(server.wsUrl, g.owner.accessToken);
     await ok(api(server, 'DELETE', `/api/guilds/${g.guildId}/members/${victim.id}`, { user: g.moderator }), 204);
     const after = await post(g.textChannelId, g.owner, 'after the kick');
-    server.ctx.bus.publish({ kind: 'dispatch', topic: `user:${victim.id}`, type: 'barrier', data: {} });
+    server.app.bus.publish({ kind: 'dispatch', topic: `user:${victim.id}`, type: 'barrier', data: {} });
     await o.client.event('message_new', (d) => d.id === after.id);
     await v.client.event('barrier');
     expect(v.client.events('message_new').some((f) => f.data.id === after.id)).toBe(false);
@@ -94,7 +90,7 @@ describe('gateway driven by REST', () => {
     const v = await GatewayClient.ready(server.wsUrl, victim.accessToken);
     await ok(api(server, 'PUT', `/api/guilds/${g.guildId}/bans/${victim.id}`, { user: g.moderator, body: {} }), 204);
     const after = await post(g.textChannelId, g.owner, 'after the ban');
-    server.ctx.bus.publish({ kind: 'dispatch', topic: `user:${victim.id}`, type: 'barrier', data: {} });
+    server.app.bus.publish({ kind: 'dispatch', topic: `user:${victim.id}`, type: 'barrier', data: {} });
     await v.client.event('barrier');
     expect(v.client.events('message_new').some((f) => f.data.id === after.id)).toBe(false);
     expect(v.client.events('member_leave')).toHaveLength(1);

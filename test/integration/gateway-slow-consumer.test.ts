@@ -4,26 +4,21 @@
  * normal client on the same channel keeps receiving every event.
  */
 import type { Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/ids.js';
-import { createUser, type TestUser } from '../support/factories.js';
-import { createGuildFixture, type GuildFixture } from '../support/gateway-fixtures.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import type { TestUser } from '../support/factories.js';
+import { type GuildFixture, seedGuild } from '../support/guilds.js';
+import { useTestServer } from '../support/server.js';
 import { GatewayClient } from '../support/ws.js';
 
 describe('gateway backpressure', () => {
-  let server: TestServer;
   let fast: TestUser;
   let slow: TestUser;
   let g: GuildFixture;
+  const server = useTestServer();
   beforeAll(async () => {
-    server = await startTestServer();
-    fast = await createUser(server);
-    slow = await createUser(server);
-    g = await createGuildFixture(server.db, fast.id, [slow.id]);
-  });
-  afterAll(async () => {
-    await server?.stop();
+    g = await seedGuild(server);
+    ({ owner: fast, member: slow } = g);
   });
 
   it('closes a consumer that never reads at the 1 MiB cap (4008) while others keep receiving', async () => {
@@ -38,9 +33,9 @@ describe('gateway backpressure', () => {
     let sent = 0;
     for (let batch = 0; batch < 400 && (await slowMetric()) === 0; batch++) {
       for (let i = 0; i < 20; i++) {
-        server.ctx.bus.publish({
+        server.app.bus.publish({
           kind: 'dispatch',
-          topic: `channel:${g.generalId}`,
+          topic: `channel:${g.textChannelId}`,
           type: 'message_new',
           data: { id: newId(), n: sent++, pad },
         });
@@ -53,9 +48,9 @@ describe('gateway backpressure', () => {
     // The normal client got every event, in order, and keeps receiving.
     const ns = normal.client.events('message_new').map((f) => f.data.n);
     expect(ns).toEqual(Array.from({ length: sent }, (_, i) => i));
-    server.ctx.bus.publish({
+    server.app.bus.publish({
       kind: 'dispatch',
-      topic: `channel:${g.generalId}`,
+      topic: `channel:${g.textChannelId}`,
       type: 'message_new',
       data: { id: newId(), n: 'after' },
     });

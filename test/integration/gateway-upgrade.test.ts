@@ -3,24 +3,20 @@
  * for every way of presenting a bad credential or a foreign Origin; the per-IP upgrade limit holds.
  */
 import jwt from 'jsonwebtoken';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { signAccessToken } from '../../src/auth/tokens.js';
 import { Keyring } from '../../src/crypto/keyring.js';
 import { nowMs } from '../../src/ids.js';
 import { createUser, type TestUser } from '../support/factories.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { startTestServer, useTestServer } from '../support/server.js';
 import { GatewayClient, refusedStatus } from '../support/ws.js';
 
 describe('gateway upgrade', () => {
-  let server: TestServer;
   let alice: TestUser;
+  // Refusal tests make many upgrades from 127.0.0.1: raise the per-IP limit (never switch it off).
+  const server = useTestServer({ VOICECHAT_RATE_LIMIT_SCALE: '100' });
   beforeAll(async () => {
-    // Refusal tests make many upgrades from 127.0.0.1: raise the per-IP limit (never switch it off).
-    server = await startTestServer({ env: { VOICECHAT_RATE_LIMIT_SCALE: '100' } });
     alice = await createUser(server);
-  });
-  afterAll(async () => {
-    await server?.stop();
   });
 
   it('accepts the access_token subprotocol, selects `access_token` and never echoes the token', async () => {

@@ -1,15 +1,15 @@
 /**
  * The gateway's batched visibility queries (src/gateway/repo.ts) must agree with the one definition
- * of "may VIEW" (`visibleTo` in src/guilds/access.ts) on a randomised guild with roles, allow/deny
+ * of "may VIEW" (`visibleTo` in src/access/loaders.ts) on a randomised guild with roles, allow/deny
  * overrides on @everyone and on roles, an owner, an administrator and a DM.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { visibleTo } from '../../src/access/loaders.js';
+import { P } from '../../src/access/permissions.js';
 import { loadGuildVisibility, loadUserView } from '../../src/gateway/repo.js';
-import { visibleTo } from '../../src/guilds/access.js';
-import { P } from '../../src/guilds/permissions.js';
 import { newId, nowMs } from '../../src/ids.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { assignRole, createGuildFixture, createRole, createTextChannel } from '../support/gateway-fixtures.js';
+import { assignRole, createRole, createTextChannel, seedGuildRows } from '../support/guilds.js';
 
 describe('gateway visibility', () => {
   let database: TestDatabase;
@@ -41,15 +41,15 @@ describe('gateway visibility', () => {
       users.push(id);
     }
     const [owner, ...members] = users as [string, ...string[]];
-    const g = await createGuildFixture(db, owner, members);
+    const g = await seedGuildRows(db, owner, members);
     const roles = [
       await createRole(db, g.guildId, 0n, 1),
       await createRole(db, g.guildId, P.SEND_MESSAGES, 2),
       await createRole(db, g.guildId, P.ADMINISTRATOR, 3),
     ];
-    const channels = [g.generalId, g.hiddenId];
+    const channels = [g.textChannelId, g.voiceChannelId, g.hiddenChannelId];
     for (let i = 0; i < 6; i++) channels.push(await createTextChannel(db, g.guildId, `c${i}`));
-    for (const channel of channels.slice(2)) {
+    for (const channel of channels.slice(3)) {
       for (const role of [g.everyoneRoleId, ...roles]) {
         const r = rnd();
         if (r < 0.4) continue;

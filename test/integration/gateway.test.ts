@@ -5,28 +5,27 @@
  * (what every REST mutation does after its commit) and state is changed with direct database writes.
  * Absence is always asserted after a barrier event that was published later, never by sleeping.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { P } from '../../src/access/permissions.js';
 import type { BusMessage } from '../../src/events/bus.js';
-import { P } from '../../src/guilds/permissions.js';
 import { newId, nowMs } from '../../src/ids.js';
 import { createUser, type TestUser } from '../support/factories.js';
 import {
   assignRole,
-  createGuildFixture,
   createRole,
   createTextChannel,
   type GuildFixture,
   removeMember,
-} from '../support/gateway-fixtures.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+  seedGuild,
+} from '../support/guilds.js';
+import { useTestServer } from '../support/server.js';
 import { type Frame, GatewayClient } from '../support/ws.js';
 
 describe('gateway', () => {
-  let server: TestServer;
   let owner: TestUser;
   let member: TestUser;
   let g: GuildFixture;
-  const publish = (m: BusMessage) => server.ctx.bus.publish(m);
+  const publish = (m: BusMessage) => server.app.bus.publish(m);
   const say = (channelId: string, content: string) =>
     publish({
       kind: 'dispatch',
@@ -38,14 +37,10 @@ describe('gateway', () => {
   const hasMessage = (c: GatewayClient, content: string) =>
     c.events('message_new').some((f) => f.data.content === content);
 
+  const server = useTestServer({ VOICECHAT_RATE_LIMIT_SCALE: '100' });
   beforeAll(async () => {
-    server = await startTestServer({ env: { VOICECHAT_RATE_LIMIT_SCALE: '100' } });
-    owner = await createUser(server);
-    member = await createUser(server);
-    g = await createGuildFixture(server.db, owner.id, [member.id]);
-  });
-  afterAll(async () => {
-    await server?.stop();
+    g = await seedGuild(server);
+    ({ owner, member } = g);
   });
 
   it('sends ready first, listing only the channels the user can VIEW', async () => {
@@ -61,14 +56,19 @@ describe('gateway', () => {
     expect(d.dm_channels).toEqual([]);
     expect(d.guilds).toHaveLength(1);
     const guild = d.guilds[0];
-    expect(guild).toMatchObject({ id: g.guildId, name: 'Test guild', members_count: 2 });
-    expect(guild.channels.map((c: { id: string }) => c.id)).toEqual([g.generalId]);
-    expect(JSON.stringify(d)).not.toContain(g.hiddenId);
-    expect(guild.roles.map((r: { id: string }) => r.id)).toEqual([g.everyoneRoleId]);
+    expect(guild).toMatchObject({ id: g.guildId, name: g.name, members_count: g.memberCount });
+    expect(guild.channels.map((c: { id: string }) => c.id)).toEqual([g.textChannelId, g.voiceChannelId]);
+    expect(JSON.stringify(d)).not.toContain(g.hiddenChannelId);
+    expect(guild.roles.map((r: { id: string }) => r.id)).toEqual([
+      g.everyoneRoleId,
+      g.lowRoleId,
+      g.modRoleId,
+      g.adminRoleId,
+    ]);
 
     const ownerReady = await GatewayClient.ready(server.wsUrl, owner.accessToken);
     expect(ownerReady.ready.data.guilds[0].channels.map((c: { id: string }) => c.id).sort()).toEqual(
-      [g.generalId, g.hiddenId].sort(),
+      [g.textChannelId, g.voiceChannelId, g.hiddenChannelId].sort(),
     );
     client.close();
     ownerReady.client.close();
@@ -77,8 +77,8 @@ describe('gateway', () => {
   it('delivers events live, and never delivers a hidden channel to a user without VIEW_CHANNEL', async () => {
     const a = await GatewayClient.ready(server.wsUrl, owner.accessToken);
     const b = await GatewayClient.ready(server.wsUrl, member.accessToken);
-    say(g.hiddenId, 'secret plans');
-    say(g.generalId, 'hello all'); // barrier
+    say(g.hiddenChannelId, 'secret plans');
+    say(g.textChannelId, 'hello all'); // barrier
     await gotMessage(a.client, 'secret plans');
     const hello = await gotMessage(b.client, 'hello all');
     expect(hasMessage(b.client, 'secret plans')).toBe(false);
@@ -99,11 +99,11 @@ describe('gateway', () => {
     b.client.send({ type: 'ping' }); // without request_id: only the pong event
     await b.client.next((f) => f.type === 'pong' && f.seq !== b.client.events('pong')[0]?.seq);
 
-    expect((await b.client.request('typing', { channel_id: g.generalId })).ok).toBe(true);
+    expect((await b.client.request('typing', { channel_id: g.textChannelId })).ok).toBe(true);
     const t = await a.client.event('typing_start');
-    expect(t.data).toMatchObject({ channel_id: g.generalId, user_id: member.id, guild_id: g.guildId });
+    expect(t.data).toMatchObject({ channel_id: g.textChannelId, user_id: member.id, guild_id: g.guildId });
 
-    const hidden = await b.client.request('typing', { channel_id: g.hiddenId });
+    const hidden = await b.client.request('typing', { channel_id: g.hiddenChannelId });
     expect(hidden.error?.code).toBe('NOT_FOUND');
     const unknown = await b.client.request('typing', { channel_id: newId() });
     expect(unknown.error?.code).toBe('NOT_FOUND');
@@ -136,12 +136,12 @@ describe('gateway', () => {
     await server.db('guild_members').insert({ guild_id: g.guildId, user_id: victim.id, joined_at: nowMs() });
     const a = await GatewayClient.ready(server.wsUrl, owner.accessToken);
     const v = await GatewayClient.ready(server.wsUrl, victim.accessToken);
-    say(g.generalId, 'before kick');
+    say(g.textChannelId, 'before kick');
     await gotMessage(v.client, 'before kick');
 
     await removeMember(server.db, g.guildId, victim.id);
     publish({ kind: 'access_changed', guildId: g.guildId, userIds: [victim.id] });
-    say(g.generalId, 'after kick');
+    say(g.textChannelId, 'after kick');
     publish({ kind: 'dispatch', topic: `user:${victim.id}`, type: 'barrier', data: {} });
 
     await gotMessage(a.client, 'after kick');
@@ -150,7 +150,7 @@ describe('gateway', () => {
     const leave = await v.client.event('member_leave');
     expect(leave.data).toEqual({ guild_id: g.guildId, user_id: victim.id });
     // typing into the old guild is refused like any unknown channel
-    expect((await v.client.request('typing', { channel_id: g.generalId })).error?.code).toBe('NOT_FOUND');
+    expect((await v.client.request('typing', { channel_id: g.textChannelId })).error?.code).toBe('NOT_FOUND');
     a.client.close();
     v.client.close();
   });
@@ -163,7 +163,7 @@ describe('gateway', () => {
     await server.db('bans').insert({ guild_id: g.guildId, user_id: victim.id, created_at: nowMs() });
     await removeMember(server.db, g.guildId, victim.id);
     publish({ kind: 'access_changed', guildId: g.guildId });
-    say(g.generalId, 'after ban');
+    say(g.textChannelId, 'after ban');
     publish({ kind: 'dispatch', topic: `user:${victim.id}`, type: 'barrier', data: {} });
     await gotMessage(b.client, 'after ban');
     await v.client.event('barrier');
@@ -176,7 +176,7 @@ describe('gateway', () => {
   it('follows role changes: granting VIEW_CHANNEL subscribes, revoking it unsubscribes with a channel_delete view', async () => {
     const staffRole = await createRole(server.db, g.guildId, 0n, 1);
     await server.db('channel_overrides').insert({
-      channel_id: g.hiddenId,
+      channel_id: g.hiddenChannelId,
       role_id: staffRole,
       allow: P.VIEW_CHANNEL.toString(),
       deny: '0',
@@ -187,17 +187,17 @@ describe('gateway', () => {
 
     await assignRole(server.db, g.guildId, m.id, staffRole);
     publish({ kind: 'access_changed', guildId: g.guildId, userIds: [m.id] });
-    say(g.hiddenId, 'staff only 1');
+    say(g.hiddenChannelId, 'staff only 1');
     await gotMessage(c.client, 'staff only 1');
 
     await server.db('member_roles').where({ user_id: m.id, role_id: staffRole }).delete();
     publish({ kind: 'access_changed', guildId: g.guildId }); // e.g. role update: whole guild
-    say(g.hiddenId, 'staff only 2');
-    say(g.generalId, 'barrier after role removal');
+    say(g.hiddenChannelId, 'staff only 2');
+    say(g.textChannelId, 'barrier after role removal');
     await gotMessage(c.client, 'barrier after role removal');
     expect(hasMessage(c.client, 'staff only 2')).toBe(false);
     const del = await c.client.event('channel_delete');
-    expect(del.data).toEqual({ id: g.hiddenId, guild_id: g.guildId });
+    expect(del.data).toEqual({ id: g.hiddenChannelId, guild_id: g.guildId });
     expect(c.client.events('member_leave')).toHaveLength(0);
     c.client.close();
   });
@@ -229,14 +229,14 @@ describe('gateway', () => {
 
   it('resumes exactly the missed events, in order, and only those the user may view', async () => {
     const first = await GatewayClient.ready(server.wsUrl, member.accessToken);
-    say(g.generalId, 'seen 1');
+    say(g.textChannelId, 'seen 1');
     const seen = await gotMessage(first.client, 'seen 1');
     first.client.close();
     await first.client.closed;
 
-    say(g.generalId, 'missed 1');
-    say(g.hiddenId, 'missed hidden');
-    say(g.generalId, 'missed 2');
+    say(g.textChannelId, 'missed 1');
+    say(g.hiddenChannelId, 'missed hidden');
+    say(g.textChannelId, 'missed 2');
 
     const second = await GatewayClient.ready(server.wsUrl, member.accessToken);
     const reply = await second.client.request('resume', {
@@ -318,13 +318,7 @@ describe('gateway', () => {
 });
 
 describe('gateway op rate limit', () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer();
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const server = useTestServer();
 
   it('allows 120 ops per minute per connection, then closes with 4029', async () => {
     const u = await createUser(server);

@@ -6,21 +6,15 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { EVERYONE_DEFAULT, P, toWire } from '../../src/access/permissions.js';
 import type { BusMessage } from '../../src/events/bus.js';
-import { EVERYONE_DEFAULT, P, toWire } from '../../src/guilds/permissions.js';
 import { api, createUser, type TestUser } from '../support/factories.js';
-import { type GuildFixture, joinGuild, ok, setupGuild } from '../support/guilds.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { type GuildFixture, joinGuild, ok, seedGuild } from '../support/guilds.js';
+import { useTestServer } from '../support/server.js';
 
 describe('guild lifecycle', () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer({ env: { VOICECHAT_RATE_LIMIT_SCALE: '1000' } });
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const server = useTestServer({ VOICECHAT_RATE_LIMIT_SCALE: '1000' });
 
   it('creates the owner membership, @everyone, #general and General voice in one go', async () => {
     const owner = await createUser(server);
@@ -49,7 +43,7 @@ describe('guild lifecycle', () => {
   });
 
   it('honours invite max_uses and expiry; a banned user cannot rejoin (403)', async () => {
-    const fx = await setupGuild(server);
+    const fx = await seedGuild(server);
     const once = await ok(
       api(server, 'POST', `/api/guilds/${fx.guildId}/invites`, { user: fx.member, body: { max_uses: 1 } }),
       201,
@@ -74,23 +68,28 @@ describe('guild lifecycle', () => {
       ).toBe(400);
     }
     const open = await ok(api(server, 'POST', `/api/guilds/${fx.guildId}/invites`, { user: fx.owner, body: {} }), 201);
-    const banned = await api(server, 'POST', `/api/invites/${open.code}/join`, { user: fx.banned });
+    expect((await api(server, 'POST', `/api/invites/${open.code}/join`, { user: fx.banned })).status).toBe(403);
+    // A member banned over the API: gone at once, cannot rejoin, rejoins once unbanned; both audited.
+    const late = await createUser(server);
+    await ok(api(server, 'POST', `/api/invites/${open.code}/join`, { user: late }));
+    await ok(api(server, 'PUT', `/api/guilds/${fx.guildId}/bans/${late.id}`, { user: fx.owner, body: {} }), 204);
+    const banned = await api(server, 'POST', `/api/invites/${open.code}/join`, { user: late });
     expect(banned.status).toBe(403);
     expect(banned.body.error.code).toBe('FORBIDDEN');
-    expect((await api(server, 'GET', `/api/guilds/${fx.guildId}`, { user: fx.banned })).status).toBe(404);
+    expect((await api(server, 'GET', `/api/guilds/${fx.guildId}`, { user: late })).status).toBe(404);
     const bans = await ok(api(server, 'GET', `/api/guilds/${fx.guildId}/bans`, { user: fx.owner }));
-    expect(bans.map((x: any) => x.user.id)).toEqual([fx.banned.id]);
-    await ok(api(server, 'DELETE', `/api/guilds/${fx.guildId}/bans/${fx.banned.id}`, { user: fx.owner }), 204);
-    await ok(api(server, 'POST', `/api/invites/${open.code}/join`, { user: fx.banned }));
+    expect(bans.map((x: any) => x.user.id)).toEqual([late.id, fx.banned.id]);
+    await ok(api(server, 'DELETE', `/api/guilds/${fx.guildId}/bans/${late.id}`, { user: fx.owner }), 204);
+    await ok(api(server, 'POST', `/api/invites/${open.code}/join`, { user: late }));
     const audit = await server
       .db('audit_log')
       .whereIn('action', ['member.ban', 'member.unban'])
-      .andWhere('resource_id', fx.banned.id);
+      .andWhere('resource_id', late.id);
     expect(audit.map((r: any) => r.action)).toEqual(['member.ban', 'member.unban']);
   });
 
   it('applies bans, kicks and override changes to the very next request', async () => {
-    const fx = await setupGuild(server);
+    const fx = await seedGuild(server);
     const send = (u: TestUser) =>
       api(server, 'POST', `/api/channels/${fx.textChannelId}/messages`, { user: u, body: { content: 'x' } });
     expect((await send(fx.member)).status).toBe(201); // warms the permission cache
@@ -128,7 +127,7 @@ describe('guild lifecycle', () => {
   });
 
   it('makes the owner transfer or delete before leaving, and removes attachment files with the guild', async () => {
-    const fx = await setupGuild(server);
+    const fx = await seedGuild(server);
     expect((await api(server, 'POST', `/api/guilds/${fx.guildId}/leave`, { user: fx.owner })).status).toBe(403);
     expect(
       (await api(server, 'PATCH', `/api/guilds/${fx.guildId}`, { user: fx.admin, body: { owner_id: fx.admin.id } }))
@@ -162,7 +161,7 @@ describe('guild lifecycle', () => {
   });
 
   it('validates channels: voice-only user_limit, positions, ordering', async () => {
-    const fx = await setupGuild(server);
+    const fx = await seedGuild(server);
     const base = `/api/guilds/${fx.guildId}/channels`;
     expect(
       (await api(server, 'POST', base, { user: fx.owner, body: { name: 't', type: 'text', user_limit: 3 } })).status,
@@ -193,18 +192,14 @@ describe('guild lifecycle', () => {
 });
 
 describe('bus events', () => {
-  let server: TestServer;
   let fx: GuildFixture;
   let seen: BusMessage[] = [];
+  const server = useTestServer({ VOICECHAT_RATE_LIMIT_SCALE: '1000' });
   beforeAll(async () => {
-    server = await startTestServer({ env: { VOICECHAT_RATE_LIMIT_SCALE: '1000' } });
-    fx = await setupGuild(server);
-    server.ctx.bus.subscribe((m) => {
+    fx = await seedGuild(server);
+    server.app.bus.subscribe((m) => {
       seen.push(m);
     });
-  });
-  afterAll(async () => {
-    await server?.stop();
   });
 
   const brief = (m: BusMessage) =>

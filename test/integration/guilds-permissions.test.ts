@@ -4,10 +4,10 @@
  * the role hierarchy and IDOR across guilds.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { EVERYONE_FORBIDDEN, P, type PermissionName, toWire } from '../../src/guilds/permissions.js';
+import { EVERYONE_FORBIDDEN, P, type PermissionName, toWire } from '../../src/access/permissions.js';
 import { api, createUser, type TestUser } from '../support/factories.js';
-import { type GuildFixture, joinGuild, ok, setupGuild, useGuildServer } from '../support/guilds.js';
-import type { TestServer } from '../support/server.js';
+import { type GuildFixture, joinGuild, ok, seedGuild } from '../support/guilds.js';
+import { type TestServer, useTestServer } from '../support/server.js';
 
 type ActorName = 'owner' | 'admin' | 'moderator' | 'member' | 'outsider' | 'banned';
 const ACTORS: ActorName[] = ['owner', 'admin', 'moderator', 'member', 'outsider', 'banned'];
@@ -91,7 +91,7 @@ const COLUMNS: Column[] = [
   {
     name: 'DELETE guild',
     prepare: async (_fx, s) => {
-      const fx = await setupGuild(s, 'doomed');
+      const fx = await seedGuild(s, 'doomed');
       return { method: 'DELETE', path: `/api/guilds/${fx.guildId}`, fx };
     },
     expect: st(204, 403, 403, 403, 404, 404),
@@ -99,7 +99,7 @@ const COLUMNS: Column[] = [
   {
     name: 'POST leave',
     prepare: async (_fx, s) => {
-      const fx = await setupGuild(s, 'leaving');
+      const fx = await seedGuild(s, 'leaving');
       return { method: 'POST', path: `/api/guilds/${fx.guildId}/leave`, fx };
     },
     expect: st(403, 204, 204, 204, 404, 404),
@@ -213,7 +213,7 @@ const COLUMNS: Column[] = [
   {
     name: 'POST join by invite',
     prepare: async (_fx, s) => {
-      const fx = await setupGuild(s, 'joinable');
+      const fx = await seedGuild(s, 'joinable');
       const inv = await ok(api(s, 'POST', `/api/guilds/${fx.guildId}/invites`, { user: fx.owner, body: {} }), 201);
       return { method: 'POST', path: `/api/invites/${inv.code}/join`, fx };
     },
@@ -352,11 +352,10 @@ const COLUMNS: Column[] = [
 ];
 
 describe('guild permissions', () => {
-  const suite = useGuildServer();
-  let server: TestServer;
+  const server = useTestServer({ VOICECHAT_RATE_LIMIT_SCALE: '1000' });
   let fx: GuildFixture;
-  beforeAll(() => {
-    ({ server, fx } = suite);
+  beforeAll(async () => {
+    fx = await seedGuild(server);
   });
 
   describe('permission matrix', () => {
@@ -569,7 +568,7 @@ describe('guild permissions', () => {
 
   describe('IDOR across guilds', () => {
     it("answers 404 with no data for another guild's channel, message, role, attachment, member and invite ids", async () => {
-      const other = await setupGuild(server, 'other guild');
+      const other = await seedGuild(server, 'other guild');
       const secret = 'top secret other-guild content';
       const msg = await ok(
         api(server, 'POST', `/api/channels/${other.textChannelId}/messages`, {

@@ -1,15 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { networkInterfaces } from 'node:os';
+import { describe, expect, it } from 'vitest';
 import { api } from '../support/factories.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { useTestServer } from '../support/server.js';
 
 describe('HTTP basics', () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer();
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const server = useTestServer();
 
   it('answers /health with security headers', async () => {
     const res = await api(server, 'GET', '/health');
@@ -48,5 +43,26 @@ describe('HTTP basics', () => {
     const res = await fetch(`${server.url}/metrics`);
     expect(res.status).toBe(200);
     expect(await res.text()).toContain('voicechat_http_requests_total');
+  });
+});
+
+describe('/metrics over IPv6', () => {
+  const server = useTestServer({ VOICECHAT_HOST: '::' });
+  const metrics = (host: string) => fetch(`http://${host}:${server.port}/metrics`);
+
+  it('serves IPv6 and IPv4 loopback peers on a dual-stack socket', async () => {
+    const v6 = await metrics('[::1]');
+    expect(v6.status).toBe(200);
+    expect(await v6.text()).toContain('voicechat_http_requests_total');
+    expect((await metrics('127.0.0.1')).status).toBe(200);
+  });
+
+  // A non-loopback address of this machine: the peer is then that address, not loopback.
+  const external = Object.values(networkInterfaces())
+    .flat()
+    .find((a) => a && !a.internal && a.family === 'IPv6' && !a.address.startsWith('fe80'));
+  it.runIf(external)('answers 404 to a non-loopback peer without the token', async () => {
+    const res = await metrics(`[${external?.address}]`);
+    expect(res.status).toBe(404);
   });
 });

@@ -1,20 +1,16 @@
 /** The JSON body reader: only JSON bodies are read, limits hold while reading, errors map cleanly. */
 import http from 'node:http';
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { JSON_BODY_LIMIT } from '../../src/http/app.js';
 import { api, createUser, type TestUser } from '../support/factories.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { useTestServer } from '../support/server.js';
 
 describe('JSON body reader', () => {
-  let server: TestServer;
   let user: TestUser;
+  const server = useTestServer();
   beforeAll(async () => {
-    server = await startTestServer();
     user = await createUser(server);
-  });
-  afterAll(async () => {
-    await server?.stop();
   });
 
   it('parses JSON with a charset parameter and refuses compressed or malformed bodies', async () => {

@@ -6,14 +6,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { translateDbError } from '../../src/db/errors.js';
 import { newId, nowMs } from '../../src/ids.js';
 import type { MessageRow } from '../../src/messages/presenter.js';
-import { closeMessageWriter, messageWriter } from '../../src/messages/repo.js';
+import { createMessageWriter, type MessageInserter } from '../../src/messages/repo.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
 describe('message writer', () => {
   let database: TestDatabase;
+  let writer: MessageInserter;
   const ids = { user: newId(), guild: newId(), channel: newId() };
   beforeAll(async () => {
     database = await createTestDatabase();
+    writer = createMessageWriter(database.db, { dialect: database.dialect, sqliteFile: database.sqliteFile });
     const db = database.db;
     const now = nowMs();
     await db('users').insert({
@@ -35,7 +37,7 @@ describe('message writer', () => {
     });
   });
   afterAll(async () => {
-    await closeMessageWriter(database.db);
+    await writer?.close();
     await database?.drop();
   });
 
@@ -54,7 +56,7 @@ describe('message writer', () => {
 
   it('commits many concurrent inserts', async () => {
     const rows = Array.from({ length: 300 }, (_, i) => row(ids.channel, `m${i}`));
-    await Promise.all(rows.map((r) => messageWriter(database.db).insert(r)));
+    await Promise.all(rows.map((r) => writer.insert(r)));
     const n = await database
       .db('messages')
       .whereIn(
@@ -69,9 +71,7 @@ describe('message writer', () => {
     const good = [row(), row(), row()];
     const bad = row(newId()); // unknown channel: foreign key violation
     const tooLong = row(ids.channel, 'x'.repeat(4001)); // message_length constraint
-    const results = await Promise.allSettled(
-      [good[0]!, bad, good[1]!, tooLong, good[2]!].map((r) => messageWriter(database.db).insert(r)),
-    );
+    const results = await Promise.allSettled([good[0]!, bad, good[1]!, tooLong, good[2]!].map((r) => writer.insert(r)));
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled']);
     const reasons = results
       .filter((r) => r.status === 'rejected')

@@ -5,11 +5,11 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { newId, nowMs } from '../../src/ids.js';
 import { api, createUser } from '../support/factories.js';
-import { type GuildFixture, ok, setupGuild, useGuildServer } from '../support/guilds.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { type GuildFixture, ok, seedGuild } from '../support/guilds.js';
+import { useTestServer } from '../support/server.js';
 
 const PNG = Buffer.from(
   '89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000a49444154789c6300010000050001',
@@ -17,11 +17,10 @@ const PNG = Buffer.from(
 );
 
 describe('messages', () => {
-  const suite = useGuildServer();
-  let server: TestServer;
+  const server = useTestServer({ VOICECHAT_RATE_LIMIT_SCALE: '1000' });
   let fx: GuildFixture;
-  beforeAll(() => {
-    ({ server, fx } = suite);
+  beforeAll(async () => {
+    fx = await seedGuild(server);
   });
 
   const send = (user = fx.member, body: unknown = { content: 'hi' }, channel = fx.textChannelId) =>
@@ -318,7 +317,7 @@ describe('messages', () => {
       Object.fromEntries(
         await Promise.all(tables.map(async (t) => [t, Number((await server.db(t).count({ n: '*' }))[0]!.n)] as const)),
       );
-    const g = await setupGuild(server, 'probe guild');
+    const g = await seedGuild(server, 'probe guild');
     const before = await counts();
     const usersBefore = await server.db('users').orderBy('id').select('id', 'username', 'password_hash');
     let created = { guilds: 0, roles: 0, channels: 0, messages: 0, invites: 0 };
@@ -412,13 +411,7 @@ describe('messages', () => {
 });
 
 describe('message rate limit', () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer();
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const server = useTestServer();
 
   it('refuses the 11th message in 10 seconds with 429 and Retry-After, per user', async () => {
     const owner = await createUser(server);

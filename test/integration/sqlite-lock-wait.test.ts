@@ -5,28 +5,20 @@
  * file (the behaviour under test is SQLite's), in both the SQLite and the Postgres test runs.
  */
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { translateDbError } from '../../src/db/errors.js';
 import { register } from '../support/auth.js';
-import { createTestDatabase } from '../support/db.js';
 import { api } from '../support/factories.js';
 import { ok } from '../support/guilds.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { useTestServer } from '../support/server.js';
 
 const BUDGET_MS = 300;
 
 describe('SQLite write lock held past the wait budget', () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer({
-      database: await createTestDatabase({ dialect: 'sqlite' }),
-      env: { VOICECHAT_SQLITE_BUSY_TIMEOUT_MS: String(BUDGET_MS), VOICECHAT_RATE_LIMIT_SCALE: '1000' },
-    });
-  });
-  afterAll(async () => {
-    await server?.stop();
-    await server?.database.drop();
-  });
+  const server = useTestServer(
+    { VOICECHAT_SQLITE_BUSY_TIMEOUT_MS: String(BUDGET_MS), VOICECHAT_RATE_LIMIT_SCALE: '1000' },
+    { dialect: 'sqlite' },
+  );
 
   it('maps every SQLITE_BUSY variant to 503 with Retry-After', () => {
     for (const code of ['SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_BUSY_TIMEOUT', 'SQLITE_BUSY_RECOVERY']) {

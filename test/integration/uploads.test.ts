@@ -6,10 +6,10 @@
 import { existsSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { api, createUser, type TestUser } from '../support/factories.js';
-import { type GuildFixture, joinGuild, ok, setupGuild } from '../support/guilds.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { type GuildFixture, joinGuild, ok, seedGuild } from '../support/guilds.js';
+import { useTestServer } from '../support/server.js';
 
 const LIMIT = 2048;
 const PNG = Buffer.from(
@@ -21,16 +21,12 @@ const HTML = Buffer.from('<!DOCTYPE html><html><body><script>alert(document.cook
 const EXE = Buffer.concat([Buffer.from('MZ'), Buffer.alloc(200, 0x90)]);
 
 describe('uploads', () => {
-  let server: TestServer;
   let fx: GuildFixture;
   let uploadsDir: string;
+  const server = useTestServer({ VOICECHAT_UPLOAD_MAX_BYTES: String(LIMIT) });
   beforeAll(async () => {
-    server = await startTestServer({ env: { VOICECHAT_UPLOAD_MAX_BYTES: String(LIMIT) } });
-    fx = await setupGuild(server);
+    fx = await seedGuild(server);
     uploadsDir = path.join(server.config.dataDir, 'uploads');
-  });
-  afterAll(async () => {
-    await server?.stop();
   });
 
   /** A member with a fresh upload allowance (5 per minute per user). */

@@ -10,7 +10,7 @@ import { turnCredential } from '../../src/voice/ice-servers.js';
 import { register } from '../support/auth.js';
 import { type Coturn, startCoturn } from '../support/coturn.js';
 import { api } from '../support/factories.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { useTestServer } from '../support/server.js';
 import { directSignal, VoiceTestClient } from '../support/voice-client.js';
 
 const SECRET = randomBytes(24).toString('hex');
@@ -38,30 +38,25 @@ async function relayCandidates(iceServers: unknown[]): Promise<string[]> {
 
 describe('TURN through coturn with REST credentials', () => {
   let coturn: Coturn;
-  let server: TestServer;
   const clients: VoiceTestClient[] = [];
-
   beforeAll(async () => {
     coturn = await startCoturn(SECRET);
-    server = await startTestServer({
-      env: {
-        VOICECHAT_VOICE: 'on',
-        VOICECHAT_RTC_PORT: '0',
-        VOICECHAT_RTC_LISTEN_IP: '127.0.0.1',
-        VOICECHAT_RTC_WORKERS: '1',
-        VOICECHAT_STUN_URLS: `stun:127.0.0.1:${coturn.port}`,
-        VOICECHAT_TURN_URLS: coturn.url,
-        VOICECHAT_TURN_SECRET: SECRET,
-        VOICECHAT_TURN_TTL: '600',
-      },
-    });
   });
-
+  // After hooks run last-registered first: this one after the server stopped.
   afterAll(async () => {
     for (const c of clients) c.close();
-    await server?.stop();
     await coturn?.stop();
   });
+  const server = useTestServer(() => ({
+    VOICECHAT_VOICE: 'on',
+    VOICECHAT_RTC_PORT: '0',
+    VOICECHAT_RTC_LISTEN_IP: '127.0.0.1',
+    VOICECHAT_RTC_WORKERS: '1',
+    VOICECHAT_STUN_URLS: `stun:127.0.0.1:${coturn.port}`,
+    VOICECHAT_TURN_URLS: coturn.url,
+    VOICECHAT_TURN_SECRET: SECRET,
+    VOICECHAT_TURN_TTL: '600',
+  }));
 
   it('GET /api/voice/ice-servers needs a token and returns coturn REST credentials', async () => {
     expect((await api(server, 'GET', '/api/voice/ice-servers')).status).toBe(401);

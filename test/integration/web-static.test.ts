@@ -6,10 +6,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { pickEncoding, WEB_CSP } from '../../src/http/static-web.js';
 import { tempDir } from '../support/db.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { useTestServer } from '../support/server.js';
 
 const INDEX = '<!doctype html><title>test shell</title><script type="module" src="/assets/app-abc123.js"></script>';
 const APP_JS = `console.log(${JSON.stringify('x'.repeat(2000))});`;
@@ -29,14 +29,11 @@ function fakeBuild(): string {
 }
 
 describe('web client static serving', () => {
-  let server: TestServer;
   let root: string;
-
-  beforeAll(async () => {
+  beforeAll(() => {
     root = fakeBuild();
-    server = await startTestServer({ env: { VOICECHAT_WEB_DIR: root } });
   });
-  afterAll(() => server?.stop());
+  const server = useTestServer(() => ({ VOICECHAT_WEB_DIR: root }));
 
   const get = (p: string, headers: Record<string, string> = {}) => fetch(server.url + p, { headers });
 

@@ -6,23 +6,17 @@
  * (its own connection on a worker thread) and ordinary write transactions on the main connection.
  */
 import { authenticator } from 'otplib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { register } from '../support/auth.js';
 import { api } from '../support/factories.js';
 import { joinGuild, ok } from '../support/guilds.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { useTestServer } from '../support/server.js';
 
 const RUN_MS = 10_000;
 const SENDERS = 8;
 
 describe('writes under message load', () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer({ env: { VOICECHAT_RATE_LIMIT_SCALE: '100000' } });
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const server = useTestServer({ VOICECHAT_RATE_LIMIT_SCALE: '100000' });
 
   it('answers every valid write without 5xx and keeps every acknowledged write', async () => {
     const owner = await register(server);

@@ -1,12 +1,8 @@
 /** HTTP helpers for account tests: register and log in through the real /auth API. */
-import { api } from './factories.js';
+import { api, PASSWORD, uniqueName } from './factories.js';
 import type { TestServer } from './server.js';
 
-let n = 0;
-export const uniqueName = (prefix = 'u'): string =>
-  `${prefix}_${process.pid % 10000}_${++n}_${Math.random().toString(36).slice(2, 6)}`.slice(0, 32);
-
-export const PASSWORD = 'Tr0ub4dor&3 horse';
+export { PASSWORD, uniqueName };
 
 export interface Registered {
   id: string;

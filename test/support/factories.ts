@@ -10,7 +10,13 @@ import type { TestServer } from './server.js';
 
 let counter = 0;
 let cachedHash: Promise<string> | undefined;
-export const DEFAULT_PASSWORD = 'correct horse battery staple';
+
+/** The one password of test accounts (valid under the password rules). */
+export const PASSWORD = 'Tr0ub4dor&3 horse';
+
+/** A username unique across test processes and runs (valid under the username rules, ≤ 32). */
+export const uniqueName = (prefix = 'u'): string =>
+  `${prefix}_${process.pid % 10000}_${++counter}_${Math.random().toString(36).slice(2, 6)}`.slice(0, 32);
 
 export interface TestUser {
   id: string;
@@ -27,8 +33,8 @@ export async function createUser(
   server: TestServer,
   opts: { username?: string; isAdmin?: boolean } = {},
 ): Promise<TestUser> {
-  const username = opts.username ?? `user_${process.pid % 1000}_${++counter}_${Math.random().toString(36).slice(2, 6)}`;
-  cachedHash ??= argon2.hash(DEFAULT_PASSWORD, {
+  const username = opts.username ?? uniqueName('user');
+  cachedHash ??= argon2.hash(PASSWORD, {
     type: argon2.argon2id,
     memoryCost: 19456,
     timeCost: 2,
@@ -44,7 +50,7 @@ export async function createUser(
     created_at: now,
     updated_at: now,
   });
-  return { ...(await createSession(server, id)), id, username, password: DEFAULT_PASSWORD };
+  return { ...(await createSession(server, id)), id, username, password: PASSWORD };
 }
 
 export async function createSession(server: TestServer, userId: string) {

@@ -1,26 +1,39 @@
-/** Guild fixtures over HTTP: a guild with owner, admin, moderator, plain member, outsider and a banned user. */
-import { afterAll, beforeAll, expect } from 'vitest';
-import { P, toWire } from '../../src/guilds/permissions.js';
+/**
+ * The one guild fixture, written straight to the database (so a suite does not depend on the guild
+ * REST routes it may be testing): an owner, an admin (ADMINISTRATOR role), a moderator, a plain
+ * member, an outsider and a banned user; roles admin > moderator > low > @everyone (the default
+ * bits); #general (text), General (voice) and #staff (text, @everyone denied VIEW_CHANNEL). Plus small
+ * database helpers for changing membership and roles under a test, and `ok` for HTTP assertions.
+ */
+import { expect } from 'vitest';
+import { EVERYONE_DEFAULT, P, toWire } from '../../src/access/permissions.js';
+import type { Db } from '../../src/db/knex.js';
+import { newId, nowMs } from '../../src/ids.js';
 import { api, createUser, type TestUser } from './factories.js';
-import { startTestServer, type TestServer } from './server.js';
+import type { TestServer } from './server.js';
 
 export const MODERATOR_BITS =
   P.KICK_MEMBERS | P.BAN_MEMBERS | P.MANAGE_MESSAGES | P.MANAGE_ROLES | P.MANAGE_CHANNELS | P.VIEW_AUDIT_LOG;
 
 export interface GuildFixture {
   guildId: string;
+  name: string;
   everyoneRoleId: string;
   adminRoleId: string;
   modRoleId: string;
   lowRoleId: string;
   textChannelId: string;
   voiceChannelId: string;
+  /** A text channel @everyone may not VIEW (owner and admin still can). */
+  hiddenChannelId: string;
   owner: TestUser;
   admin: TestUser;
   moderator: TestUser;
   member: TestUser;
   outsider: TestUser;
   banned: TestUser;
+  /** Members (owner, admin, moderator, member). */
+  memberCount: number;
 }
 
 export async function ok(res: Promise<{ status: number; body: any }>, status = 200): Promise<any> {
@@ -29,6 +42,78 @@ export async function ok(res: Promise<{ status: number; body: any }>, status = 2
   return r.body;
 }
 
+/** The rows every guild fixture has, for given users: what seedGuild builds on (and suites without a server use). */
+export type GuildRows = Pick<
+  GuildFixture,
+  'guildId' | 'name' | 'everyoneRoleId' | 'textChannelId' | 'voiceChannelId' | 'hiddenChannelId'
+>;
+
+/** The guild, @everyone, #general, General (voice), #staff (hidden from @everyone), and memberships. */
+export async function seedGuildRows(db: Db, ownerId: string, memberIds: string[] = [], name = 'Test guild') {
+  const now = nowMs();
+  const guildId = newId();
+  await db('guilds').insert({ id: guildId, name, owner_id: ownerId, created_at: now, updated_at: now });
+  const everyoneRoleId = await createRole(db, guildId, EVERYONE_DEFAULT, 0, '@everyone');
+  const channel = (channelName: string, type: 'text' | 'voice', position: number) => ({
+    id: newId(),
+    guild_id: guildId,
+    type,
+    name: channelName,
+    position,
+    created_at: now,
+    updated_at: now,
+  });
+  const text = channel('general', 'text', 0);
+  const voice = channel('General', 'voice', 1);
+  const hidden = channel('staff', 'text', 2);
+  await db('channels').insert([text, voice, hidden]);
+  await db('channel_overrides').insert({
+    channel_id: hidden.id,
+    role_id: everyoneRoleId,
+    allow: '0',
+    deny: toWire(P.VIEW_CHANNEL),
+  });
+  for (const userId of [ownerId, ...memberIds]) await addMember(db, guildId, userId);
+  const rows: GuildRows = {
+    guildId,
+    name,
+    everyoneRoleId,
+    textChannelId: text.id,
+    voiceChannelId: voice.id,
+    hiddenChannelId: hidden.id,
+  };
+  return rows;
+}
+
+/** The standard guild with its six users, roles and a ban (see the header). */
+export async function seedGuild(server: TestServer, name = 'Test guild'): Promise<GuildFixture> {
+  const db = server.db;
+  const [owner, admin, moderator, member, outsider, banned] = (await Promise.all(
+    Array.from({ length: 6 }, () => createUser(server)),
+  )) as [TestUser, TestUser, TestUser, TestUser, TestUser, TestUser];
+  const rows = await seedGuildRows(db, owner.id, [admin.id, moderator.id, member.id], name);
+  const adminRoleId = await createRole(db, rows.guildId, P.ADMINISTRATOR, 3, 'admin');
+  const modRoleId = await createRole(db, rows.guildId, MODERATOR_BITS, 2, 'moderator');
+  const lowRoleId = await createRole(db, rows.guildId, 0n, 1, 'low');
+  await assignRole(db, rows.guildId, admin.id, adminRoleId);
+  await assignRole(db, rows.guildId, moderator.id, modRoleId);
+  await db('bans').insert({ guild_id: rows.guildId, user_id: banned.id, moderator_id: owner.id, created_at: nowMs() });
+  return {
+    ...rows,
+    adminRoleId,
+    modRoleId,
+    lowRoleId,
+    owner,
+    admin,
+    moderator,
+    member,
+    outsider,
+    banned,
+    memberCount: 4,
+  };
+}
+
+/** Joins a user to a guild through the real invite flow (owner creates the invite). */
 export async function joinGuild(
   server: TestServer,
   owner: Pick<TestUser, 'headers'>,
@@ -39,66 +124,52 @@ export async function joinGuild(
   await ok(api(server, 'POST', `/api/invites/${invite.code}/join`, { user }));
 }
 
-export async function setupGuild(server: TestServer, name = 'Test guild'): Promise<GuildFixture> {
-  const [owner, admin, moderator, member, outsider, banned] = await Promise.all(
-    Array.from({ length: 6 }, () => createUser(server)),
-  );
-  const guild = await ok(api(server, 'POST', '/api/guilds', { user: owner!, body: { name } }), 201);
-  const guildId = guild.id as string;
-  for (const u of [admin, moderator, member, banned]) await joinGuild(server, owner!, guildId, u!);
-  const role = async (n: string, bits: bigint, position: number) =>
-    (
-      await ok(
-        api(server, 'POST', `/api/guilds/${guildId}/roles`, {
-          user: owner!,
-          body: { name: n, permissions: toWire(bits), position },
-        }),
-        201,
-      )
-    ).id as string;
-  const adminRoleId = await role('admin', P.ADMINISTRATOR, 3);
-  const modRoleId = await role('moderator', MODERATOR_BITS, 2);
-  const lowRoleId = await role('low', 0n, 1);
-  await ok(
-    api(server, 'PUT', `/api/guilds/${guildId}/members/${admin!.id}/roles/${adminRoleId}`, { user: owner! }),
-    204,
-  );
-  await ok(
-    api(server, 'PUT', `/api/guilds/${guildId}/members/${moderator!.id}/roles/${modRoleId}`, { user: owner! }),
-    204,
-  );
-  await ok(api(server, 'PUT', `/api/guilds/${guildId}/bans/${banned!.id}`, { user: owner!, body: {} }), 204);
-  return {
-    guildId,
-    everyoneRoleId: guild.roles[0].id,
-    adminRoleId,
-    modRoleId,
-    lowRoleId,
-    textChannelId: guild.channels.find((c: any) => c.type === 'text').id,
-    voiceChannelId: guild.channels.find((c: any) => c.type === 'voice').id,
-    owner: owner!,
-    admin: admin!,
-    moderator: moderator!,
-    member: member!,
-    outsider: outsider!,
-    banned: banned!,
-  };
+export async function addMember(db: Db, guildId: string, userId: string): Promise<void> {
+  await db('guild_members').insert({ guild_id: guildId, user_id: userId, joined_at: nowMs() });
 }
 
-/**
- * Suite fixture: boots a server (allowances scaled up, limits still on) with the standard guild before
- * the suite and stops it afterwards. The returned object is filled in by the time tests run.
- */
-export function useGuildServer(env: Record<string, string> = { VOICECHAT_RATE_LIMIT_SCALE: '1000' }) {
-  const state = {} as { server: TestServer; fx: GuildFixture };
-  beforeAll(async () => {
-    state.server = await startTestServer({ env });
-    state.fx = await setupGuild(state.server);
+export async function removeMember(db: Db, guildId: string, userId: string): Promise<void> {
+  await db('member_roles').where({ guild_id: guildId, user_id: userId }).delete();
+  await db('guild_members').where({ guild_id: guildId, user_id: userId }).delete();
+}
+
+export async function createRole(
+  db: Db,
+  guildId: string,
+  permissions: bigint,
+  position = 1,
+  name = `role-${position}`,
+): Promise<string> {
+  const id = newId();
+  await db('roles').insert({
+    id,
+    guild_id: guildId,
+    name,
+    permissions: toWire(permissions),
+    position,
+    is_everyone: name === '@everyone',
+    created_at: nowMs(),
   });
-  afterAll(async () => {
-    await state.server?.stop();
+  return id;
+}
+
+export async function assignRole(db: Db, guildId: string, userId: string, roleId: string): Promise<void> {
+  await db('member_roles').insert({ guild_id: guildId, user_id: userId, role_id: roleId });
+}
+
+export async function createTextChannel(db: Db, guildId: string, name: string, position = 3): Promise<string> {
+  const id = newId();
+  const now = nowMs();
+  await db('channels').insert({
+    id,
+    guild_id: guildId,
+    type: 'text',
+    name,
+    position,
+    created_at: now,
+    updated_at: now,
   });
-  return state;
+  return id;
 }
 
 /** A guild owned by `owner` with `members` joined by invite, and its `general` text channel. */

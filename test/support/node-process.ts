@@ -14,13 +14,13 @@ const { port } = await app.start();
 process.send?.({ type: 'listening', port });
 process.on('message', (m: { type: string; message?: BusMessage; count?: number; ack?: boolean }) => {
   if (m.type === 'publish' && m.message) {
-    app.ctx.bus.publish(m.message);
+    app.bus.publish(m.message);
     if (m.ack) process.send?.({ type: 'ack' });
   }
   // Benchmark hook: `count` copies of a dispatch in one loop, data.n = 0…count-1 (a publish burst).
   if (m.type === 'burst' && m.message?.kind === 'dispatch') {
     const base = m.message;
-    for (let n = 0; n < (m.count ?? 0); n++) app.ctx.bus.publish({ ...base, data: { ...(base.data as object), n } });
+    for (let n = 0; n < (m.count ?? 0); n++) app.bus.publish({ ...base, data: { ...(base.data as object), n } });
   }
   if (m.type === 'stats') {
     // Steady state: collect garbage first when the benchmark started us with --expose-gc.

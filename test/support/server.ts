@@ -5,11 +5,12 @@
 
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import type { AppContext } from '../../src/app/context.js';
+import { afterAll, beforeAll } from 'vitest';
 import { createApp, type VoiceChatApp } from '../../src/app/create-app.js';
 import { type Config, loadConfig } from '../../src/config/index.js';
+import type { AppContext } from '../../src/context.js';
 import { Keyring } from '../../src/crypto/keyring.js';
-import type { Db } from '../../src/db/knex.js';
+import type { Db, Dialect } from '../../src/db/knex.js';
 import { createLogger } from '../../src/logger.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 
@@ -33,11 +34,13 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Reuse a database (e.g. two nodes sharing one); otherwise a fresh one is created and dropped. */
   database?: TestDatabase;
+  /** The dialect of the fresh database (default: VOICECHAT_TEST_DB's). */
+  dialect?: Dialect;
   keyring?: Keyring;
 }
 
 export async function startTestServer(opts: StartOptions = {}): Promise<TestServer> {
-  const database = opts.database ?? (await createTestDatabase());
+  const database = opts.database ?? (await createTestDatabase(opts.dialect ? { dialect: opts.dialect } : {}));
   const keyring = opts.keyring ?? Keyring.generate();
   const keyringFile = path.join(database.dir, `keys-${process.pid}-${Math.random().toString(36).slice(2)}.json`);
   keyring.save(keyringFile);
@@ -83,4 +86,29 @@ export async function startTestServer(opts: StartOptions = {}): Promise<TestServ
       if (!opts.database) await database.drop();
     },
   };
+}
+
+/**
+ * The suite fixture: a server started before the suite's tests (its `beforeAll` runs before any the
+ * suite adds later, so a seeded guild can rely on it) and stopped after them. Use the returned object
+ * like the server itself from inside hooks and tests. `env` may be a function, read when the server
+ * starts (after the hooks registered before this call, e.g. one starting an SMTP sink).
+ */
+export function useTestServer(
+  env: Record<string, string> | (() => Record<string, string>) = {},
+  opts: Omit<StartOptions, 'env'> = {},
+): TestServer {
+  let server: TestServer | undefined;
+  beforeAll(async () => {
+    server = await startTestServer({ ...opts, env: typeof env === 'function' ? env() : env });
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+  return new Proxy({} as TestServer, {
+    get(_target, prop) {
+      if (!server) throw new Error('useTestServer: the server starts in beforeAll; use it inside hooks and tests');
+      return server[prop as keyof TestServer];
+    },
+  });
 }

@@ -110,6 +110,13 @@ describe('configuration loading', () => {
     ).toThrow(/VOICECHAT_TLS_CERT and VOICECHAT_TLS_KEY/);
   });
 
+  it('refuses a heartbeat whose idle timeout uWS cannot hold (it would abort the process)', () => {
+    const load = (ms: string) =>
+      loadConfig({ env: { VOICECHAT_GATEWAY_HEARTBEAT_MS: ms }, cwd: dir, configPath: write('h.env', '') });
+    expect(load('478000').gatewayHeartbeatMs).toBe(478000);
+    expect(() => load('480000')).toThrow(/VOICECHAT_GATEWAY_HEARTBEAT_MS/);
+  });
+
   it('looks the config up in the documented order and puts the keyring beside it', () => {
     expect(configCandidates({ env: {}, cwd: '/srv' })).toEqual([
       '/srv/data/voicechat.env',

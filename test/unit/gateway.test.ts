@@ -1,9 +1,16 @@
 /** Pure gateway rules: subprotocol token, URL tokens, origins, proxy addresses, frame parsing, replay buffer. */
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
+import { idleTimeoutSeconds } from '../../src/gateway/Gateway.js';
 import { parseFrame } from '../../src/gateway/protocol.js';
 import { ReplayBuffer } from '../../src/gateway/replay.js';
-import { originAllowed, refuseTokenInUrl, tokenFromProtocols, upgradeClientIp } from '../../src/gateway/upgrade.js';
+import {
+  originAllowed,
+  refuseTokenInUrl,
+  tokenFromProtocols,
+  trustedProxyList,
+  upgradeClientIp,
+} from '../../src/gateway/upgrade.js';
 
 const config = (env: Record<string, string> = {}) => loadConfig({ env: { VOICECHAT_DATA_DIR: '/tmp/x', ...env } });
 
@@ -40,9 +47,9 @@ describe('gateway upgrade rules', () => {
   });
 
   it('believes X-Forwarded-For only from trusted proxies', () => {
-    const direct = config();
+    const direct = trustedProxyList(config().trustedProxies);
     expect(upgradeClientIp(direct, '203.0.113.9', '1.2.3.4')).toBe('203.0.113.9');
-    const proxied = config({ VOICECHAT_TRUSTED_PROXIES: '10.0.0.0/8, loopback' });
+    const proxied = trustedProxyList(config({ VOICECHAT_TRUSTED_PROXIES: '10.0.0.0/8, loopback' }).trustedProxies);
     expect(upgradeClientIp(proxied, '10.1.2.3', '198.51.100.7')).toBe('198.51.100.7');
     expect(upgradeClientIp(proxied, '127.0.0.1', 'spoofed, 198.51.100.7, 10.9.9.9')).toBe('198.51.100.7');
     expect(upgradeClientIp(proxied, '203.0.113.9', '198.51.100.7')).toBe('203.0.113.9');
@@ -82,5 +89,14 @@ describe('replay buffer', () => {
     expect(b.size).toBe(0);
     expect(b.covers(9)).toBe(false);
     expect(b.covers(10)).toBe(true);
+  });
+});
+
+describe('idle timeout', () => {
+  it('is one 4 s uWS tick more than two heartbeat intervals, within uWS bounds for every allowed heartbeat', () => {
+    expect(idleTimeoutSeconds(4000)).toBe(12);
+    expect(idleTimeoutSeconds(30_000)).toBe(64);
+    expect(idleTimeoutSeconds(5000)).toBe(16);
+    expect(idleTimeoutSeconds(478_000)).toBeLessThanOrEqual(960);
   });
 });

@@ -3,8 +3,8 @@
  * no ambient credentials). Sets `req.auth`.
  */
 import type { NextFunction, Request, Response } from 'express';
-import type { AppContext } from '../../app/context.js';
 import type { AuthInfo } from '../../auth/session-guard.js';
+import type { AppContext } from '../../context.js';
 import { errors } from '../../errors.js';
 
 declare module 'express-serve-static-core' {

@@ -3,22 +3,18 @@
  * Rate limits, lockout and auditing live in the verbs, so the CLI and any other transport get them too.
  */
 import type { Request, Response, Router } from 'express';
-import type { AppContext } from '../../app/context.js';
 import * as mfa from '../../auth/mfa.js';
 import { requestPasswordReset, resetPassword } from '../../auth/password-reset.js';
-import { warmUpDummyHash } from '../../auth/passwords.js';
 import * as schema from '../../auth/schema.js';
 import * as auth from '../../auth/service.js';
 import type { AuthInfo } from '../../auth/session-guard.js';
-import { clientIp } from '../app.js';
+import type { AppContext } from '../../context.js';
 import { authOf, bearerToken, requireAuth } from '../middleware/authenticate.js';
+import { requestMeta as meta, param } from '../request.js';
 import { parse } from '../validate.js';
-
-const meta = (req: Request): auth.RequestMeta => ({ ip: clientIp(req), userAgent: req.get('user-agent') });
 
 export function authRoutes(router: Router, ctx: AppContext): void {
   const authed = requireAuth(ctx);
-  warmUpDummyHash(ctx.config).catch((err) => ctx.logger.error({ err }, 'dummy password hash failed'));
 
   router.post('/auth/register', async (req: Request, res: Response) => {
     const body = parse(schema.registerBody, req.body);
@@ -58,7 +54,7 @@ export function authRoutes(router: Router, ctx: AppContext): void {
   });
 
   router.delete('/auth/sessions/:id', authed, async (req: Request, res: Response) => {
-    const { id } = parse(schema.sessionParams, req.params);
+    const { id } = parse(schema.sessionParams, { id: param(req, 'id') });
     await auth.logoutSession(ctx, authOf(req), id, meta(req));
     res.status(204).end();
   });

@@ -4,12 +4,11 @@
  * a fast client cannot pile bytes up in memory while the disk catches up.
  */
 import type { Request, Response, Router } from 'express';
-import type { AppContext } from '../../app/context.js';
+import type { AppContext } from '../../context.js';
 import { createUpload, openAttachment } from '../../uploads/service.js';
-import { handler } from '../handler.js';
 import { isJsonType } from '../json-body.js';
 import { requireAuth } from '../middleware/authenticate.js';
-import { actorOf } from './guilds.js';
+import { actorOf, param } from '../request.js';
 
 interface UwsFlow {
   pause?: () => void;
@@ -19,58 +18,50 @@ interface UwsFlow {
 export function uploadRoutes(router: Router, ctx: AppContext): void {
   const auth = requireAuth(ctx);
 
-  router.post(
-    '/api/channels/:id/attachments',
-    auth,
-    handler(async (req: Request, res: Response) => {
-      // Backpressure down to the socket: while the disk lags, uWS stops reading. The socket must be
-      // resumed when we are done whatever happened, or the next request on a kept-alive connection hangs.
-      const uws = (req as unknown as { _res?: UwsFlow })._res;
-      let paused = false;
-      const onPause = () => {
-        if (!paused && uws?.pause) {
-          paused = true;
-          uws.pause();
-        }
-      };
-      const onResume = () => {
-        if (paused && uws?.resume) {
-          paused = false;
-          uws.resume();
-        }
-      };
-      req.on('pause', onPause);
-      req.on('resume', onResume);
-      const length = req.get('content-length');
-      let attachment: Awaited<ReturnType<typeof createUpload>>;
-      try {
-        attachment = await createUpload(ctx, actorOf(req), String(req.params.id ?? ''), {
-          filename: req.get('x-filename'),
-          contentLength: length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined,
-          body: req,
-          jsonTyped: isJsonType(req.get('content-type')),
-        });
-      } finally {
-        // Before any response: a uWS response may not be touched once it has ended.
-        req.off('pause', onPause);
-        req.off('resume', onResume);
-        onResume();
+  router.post('/api/channels/:id/attachments', auth, async (req: Request, res: Response) => {
+    // Backpressure down to the socket: while the disk lags, uWS stops reading. The socket must be
+    // resumed when we are done whatever happened, or the next request on a kept-alive connection hangs.
+    const uws = (req as unknown as { _res?: UwsFlow })._res;
+    let paused = false;
+    const onPause = () => {
+      if (!paused && uws?.pause) {
+        paused = true;
+        uws.pause();
       }
-      res.status(201).json(attachment);
-    }),
-  );
-
-  router.get(
-    '/api/attachments/:id',
-    auth,
-    handler(async (req: Request, res: Response) => {
-      const download = await openAttachment(ctx, actorOf(req), String(req.params.id ?? ''));
-      for (const [k, v] of Object.entries(download.headers)) res.setHeader(k, v);
-      download.stream.on('error', (err) => {
-        ctx.logger.warn({ err }, 'attachment read failed');
-        res.destroy();
+    };
+    const onResume = () => {
+      if (paused && uws?.resume) {
+        paused = false;
+        uws.resume();
+      }
+    };
+    req.on('pause', onPause);
+    req.on('resume', onResume);
+    const length = req.get('content-length');
+    let attachment: Awaited<ReturnType<typeof createUpload>>;
+    try {
+      attachment = await createUpload(ctx, actorOf(req), param(req, 'id'), {
+        filename: req.get('x-filename'),
+        contentLength: length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined,
+        body: req,
+        jsonTyped: isJsonType(req.get('content-type')),
       });
-      download.stream.pipe(res as unknown as NodeJS.WritableStream);
-    }),
-  );
+    } finally {
+      // Before any response: a uWS response may not be touched once it has ended.
+      req.off('pause', onPause);
+      req.off('resume', onResume);
+      onResume();
+    }
+    res.status(201).json(attachment);
+  });
+
+  router.get('/api/attachments/:id', auth, async (req: Request, res: Response) => {
+    const download = await openAttachment(ctx, actorOf(req), param(req, 'id'));
+    for (const [k, v] of Object.entries(download.headers)) res.setHeader(k, v);
+    download.stream.on('error', (err) => {
+      ctx.logger.warn({ err }, 'attachment read failed');
+      res.destroy();
+    });
+    download.stream.pipe(res as unknown as NodeJS.WritableStream);
+  });
 }

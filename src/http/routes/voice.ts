@@ -1,6 +1,6 @@
 /** HTTP routes for voice: the ICE servers (STUN, and TURN with short-lived coturn REST credentials). */
 import type { Request, Response, Router } from 'express';
-import type { AppContext } from '../../app/context.js';
+import type { AppContext } from '../../context.js';
 import { iceServersFor } from '../../voice/ice-servers.js';
 import { authOf, requireAuth } from '../middleware/authenticate.js';
 

@@ -1,6 +1,7 @@
 /**
  * Password hashing with Argon2id (parameters from config, never below OWASP's m=19456 KiB, t=2, p=1).
- * Unknown users are verified against a dummy hash of the same parameters so timing does not tell.
+ * Unknown users are verified against a dummy hash of the same parameters so timing does not tell;
+ * each app owns one DummyPassword (built and warmed up by createApp).
  */
 import argon2, { type HashOptions } from 'argon2';
 
@@ -30,28 +31,27 @@ export async function verifyPassword(hash: string, password: string): Promise<bo
 /** True when the stored hash used other (older) parameters than the configured ones. */
 export const needsRehash = (hash: string, p: PasswordParams): boolean => argon2.needsRehash(hash, opts(p));
 
-const dummies = new Map<string, Promise<string>>();
+/** The hash unknown users are verified against: same parameters, so the same work as a real user. */
+export class DummyPassword {
+  readonly #params: PasswordParams;
+  #hash: Promise<string> | undefined;
 
-function dummyHash(p: PasswordParams): Promise<string> {
-  const key = `${p.argon2MemoryKib}:${p.argon2TimeCost}:${p.argon2Parallelism}`;
-  let dummy = dummies.get(key);
-  if (!dummy) {
-    dummy = hashPassword('not-a-real-password-dummy', p);
-    dummies.set(key, dummy);
+  constructor(params: PasswordParams) {
+    this.#params = params;
   }
-  return dummy;
-}
 
-/**
- * Computes the dummy hash ahead of the first unknown-user login, whose answer would otherwise take
- * one extra hash (a one-time timing tell).
- */
-export async function warmUpDummyHash(p: PasswordParams): Promise<void> {
-  await dummyHash(p);
-}
+  /**
+   * Computes the hash ahead of the first unknown-user login, whose answer would otherwise take one
+   * extra hash (a one-time timing tell).
+   */
+  warmUp(): Promise<string> {
+    this.#hash ??= hashPassword('not-a-real-password-dummy', this.#params);
+    return this.#hash;
+  }
 
-/** Same work as a real verification, for unknown users. Always false. */
-export async function verifyDummy(password: string, p: PasswordParams): Promise<false> {
-  await verifyPassword(await dummyHash(p), password);
-  return false;
+  /** Same work as a real verification. Always false. */
+  async verify(password: string): Promise<false> {
+    await verifyPassword(await this.warmUp(), password);
+    return false;
+  }
 }

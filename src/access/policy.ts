@@ -4,7 +4,7 @@
  * these; the numbers come from permissions.ts.
  */
 import { errors } from '../errors.js';
-import type { MemberContext } from './access.js';
+import type { MemberContext } from './loaders.js';
 import { EVERYONE_FORBIDDEN, has, highestPosition } from './permissions.js';
 
 export function requirePermission(member: MemberContext, bit: bigint, perms: bigint = member.permissions): void {

@@ -4,12 +4,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
+import { verifyAuditChain } from '../audit/verify.js';
 import type { Config } from '../config/index.js';
 import { type Keyring, loadKeyring, PURPOSES } from '../crypto/keyring.js';
 import type { Db } from '../db/knex.js';
 import { migrationStatus } from '../db/migrator.js';
 import { loadKeyState } from '../keys/state.js';
-import { verifyAuditChain } from './verify.js';
 
 export type Level = 'ok' | 'warn' | 'fail';
 
