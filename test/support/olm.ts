@@ -46,14 +46,24 @@ export class OlmDevice {
 
   /** A signed upload body with `n` fresh one-time keys and (optionally) a fresh fallback key. */
   uploadBody(n: number, opts: { fallback?: boolean; sign?: boolean } = {}): Record<string, unknown> {
-    this.account.generate_one_time_keys(n);
-    const otks: Record<string, string> = JSON.parse(this.account.one_time_keys()).curve25519;
+    // libolm holds at most max_number_of_one_time_keys() unpublished keys and lists them newest
+    // first; generate in batches and send them oldest first (the server counts later as newer).
+    const generated: [string, string][] = [];
+    for (let left = n; left > 0; ) {
+      const batch = Math.min(left, Math.floor(this.account.max_number_of_one_time_keys() / 2));
+      this.account.generate_one_time_keys(batch);
+      generated.push(...Object.entries<string>(JSON.parse(this.account.one_time_keys()).curve25519));
+      this.account.mark_keys_as_published();
+      left -= batch;
+    }
+    const counter = (id: string) => Buffer.from(id, 'base64').readUIntBE(0, Buffer.from(id, 'base64').length);
+    const otks = Object.fromEntries(generated.sort((x, y) => counter(x[0]) - counter(y[0])));
     let fallback: Record<string, string> | undefined;
     if (opts.fallback) {
       this.account.generate_fallback_key();
       fallback = JSON.parse(this.account.unpublished_fallback_key()).curve25519;
+      this.account.mark_keys_as_published();
     }
-    this.account.mark_keys_as_published();
     const body: Record<string, unknown> = {
       device_id: this.deviceId,
       identity_keys: this.identity,
