@@ -11,6 +11,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -173,6 +174,17 @@ function request(port: number, method: string, urlPath: string, token: string, b
   });
 }
 
+/** utime + stime of a process (all threads) in microseconds, from /proc (undefined elsewhere). */
+function cpuMicros(pid: number | undefined): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
 
 interface ClaimResult {
@@ -184,6 +196,8 @@ interface ClaimResult {
   per_second: number;
   p50_ms: number;
   p99_ms: number;
+  /** Server CPU per claim: comparable across machine load; 1e6 / it ≈ claims/s one idle core could do. */
+  server_cpu_us_per_claim?: number;
 }
 
 async function benchClaims(dialect: 'sqlite' | 'pg'): Promise<ClaimResult> {
@@ -206,6 +220,7 @@ async function benchClaims(dialect: 'sqlite' | 'pg'): Promise<ClaimResult> {
     let errors = 0;
     let next = CLAIMERS;
     const until = performance.now() + SECONDS * 1000;
+    const cpu0 = cpuMicros(child.pid);
     const start = performance.now();
     await Promise.all(
       claimers.map(async (c) => {
@@ -220,8 +235,12 @@ async function benchClaims(dialect: 'sqlite' | 'pg'): Promise<ClaimResult> {
       }),
     );
     const elapsed = (performance.now() - start) / 1000;
+    const cpu1 = cpuMicros(child.pid);
     latencies.sort((x, y) => x - y);
     return {
+      ...(cpu0 !== undefined && cpu1 !== undefined
+        ? { server_cpu_us_per_claim: Math.round((cpu1 - cpu0) / latencies.length) }
+        : {}),
       dialect,
       concurrency: CLAIMERS,
       claims: latencies.length,
@@ -340,10 +359,10 @@ async function main() {
   const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, load average ${load0} at the start, ${load1} at the end`;
   console.log(`\nE2EE benchmark — ${machine}\n`);
   console.log('key claims (POST /api/users/:id/keys/claim), target ≥ 2,000/s on SQLite');
-  console.log('dialect  conc    claims  fallbacks  errors   per_s   p50_ms   p99_ms');
+  console.log('dialect  conc    claims  fallbacks  errors   per_s   p50_ms   p99_ms  server_cpu_us/claim');
   for (const r of claims)
     console.log(
-      `${r.dialect.padEnd(8)} ${String(r.concurrency).padStart(4)} ${String(r.claims).padStart(9)} ${String(r.fallbacks).padStart(10)} ${String(r.errors).padStart(7)} ${String(r.per_second).padStart(7)} ${r.p50_ms.toFixed(2).padStart(8)} ${r.p99_ms.toFixed(2).padStart(8)}`,
+      `${r.dialect.padEnd(8)} ${String(r.concurrency).padStart(4)} ${String(r.claims).padStart(9)} ${String(r.fallbacks).padStart(10)} ${String(r.errors).padStart(7)} ${String(r.per_second).padStart(7)} ${r.p50_ms.toFixed(2).padStart(8)} ${r.p99_ms.toFixed(2).padStart(8)} ${String(r.server_cpu_us_per_claim ?? '-').padStart(20)}`,
     );
   if (delivery) {
     console.log(
