@@ -14,7 +14,7 @@ import { type Keyring, loadKeyring } from '../crypto/keyring.js';
 import { DummyPassword } from '../crypto/passwords.js';
 import { createDb, type Db, dbOptionsOf, dialectOf } from '../db/knex.js';
 import { migrationStatus } from '../db/migrator.js';
-import { ClaimBatcher } from '../e2ee/claim-batcher.js';
+import { createKeyClaimer } from '../e2ee/claim-batcher.js';
 import { ConfigError } from '../errors.js';
 import { type EventBus, LocalEventBus } from '../events/bus.js';
 import { EventHub } from '../events/hub.js';
@@ -142,7 +142,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     messageWriter: createMessageWriter(db, dbOptions),
     dummyPassword,
     mailer: createMailer(config),
-    keyClaims: new ClaimBatcher(db, dialectOf(db)),
+    keyClaims: createKeyClaimer(db, dbOptions),
     voice: VoiceService.create({ config, logger }),
   };
   registerVoiceMetrics(ctx.metrics.registry, ctx.voice);
@@ -199,6 +199,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
         ctx.voice.close();
         await keySync.close();
         await ctx.messageWriter.close();
+        await ctx.keyClaims.close();
         ctx.channelAccess.close();
         ctx.sessions.close();
         await bus.close();

@@ -16,7 +16,7 @@ import { type AppError, errors, isAppError } from '../errors.js';
 import { isId, iso, newId, nowMs } from '../ids.js';
 import type { Logger } from '../logger.js';
 import type { RateLimits } from '../ratelimit/index.js';
-import type { ClaimBatcher } from './claim-batcher.js';
+import type { KeyClaimer } from './claim-batcher.js';
 import { type DeviceRow, deviceRepo, oneTimeKeyRepo, toDeviceRepo } from './repo.js';
 import { type KeysUpload, MAX_DEVICES_PER_USER, MAX_ONE_TIME_KEYS_PER_DEVICE } from './schema.js';
 
@@ -24,8 +24,8 @@ export interface KeysDeps {
   db: Db;
   limits: RateLimits;
   logger: Logger;
-  /** Claims go through it: group commit on SQLite (see claim-batcher.ts). */
-  keyClaims: ClaimBatcher;
+  /** Takes the keys (a group-committing worker on SQLite, see claim-batcher.ts). */
+  keyClaims: KeyClaimer;
 }
 
 export interface DeviceKeysWire {
@@ -223,11 +223,8 @@ export async function claimKeys(
   await consumeClaimBudget(ctx, actor, userId);
   const devices = (await deviceRepo.listOf(ctx.db, userId)).filter((d) => !deviceId || d.device_id === deviceId);
   if (deviceId && devices.length === 0) throw errors.notFound('No such device.');
-  const taken = await ctx.keyClaims.run(async (trx) => {
-    const keys: ({ key_id: string; key: string } | undefined)[] = [];
-    for (const d of devices) keys.push(await oneTimeKeyRepo.take(trx, d.id));
-    return keys;
-  });
+  // Driver errors (SQLITE_BUSY → 503) are translated by the one error path, as for any query.
+  const taken = await ctx.keyClaims.take(devices.map((d) => d.id));
   const claimed: Record<string, ClaimedKeyWire> = {};
   devices.forEach((d, i) => {
     const key = taken[i];
