@@ -17,7 +17,7 @@ import type { Db } from '../db/knex.js';
 import { errors, isAppError } from '../errors.js';
 import { isId, newId, nowMs } from '../ids.js';
 import type { RateLimits } from '../ratelimit/index.js';
-import { contentDisposition, extensionOf, sanitizeFilename } from './filename.js';
+import { contentDisposition, extensionOf, headerFilename, sanitizeFilename } from './filename.js';
 import { classify, TEXT_MIME, TextSniffer } from './mime.js';
 import { presentAttachment } from './presenter.js';
 import { attachmentRepo, type StoredAttachmentRow } from './repo.js';
@@ -32,7 +32,7 @@ export interface UploadDeps {
 type Ctx = UploadDeps;
 
 export interface UploadInput {
-  /** The client's filename (X-Filename), cleaned here. */
+  /** The client's filename (X-Filename, percent-encoded UTF-8 or plain ASCII), decoded and cleaned here. */
   filename: string | undefined;
   /** Declared Content-Length, if any: refused up front when over the limit. */
   contentLength: number | undefined;
@@ -55,7 +55,7 @@ export async function createUpload(ctx: Ctx, actor: Actor, channelId: string, in
   }
   const max = ctx.config.uploadMaxBytes;
   if (input.contentLength !== undefined && input.contentLength > max) throw errors.payloadTooLarge();
-  const filename = sanitizeFilename(input.filename);
+  const filename = sanitizeFilename(headerFilename(input.filename));
 
   const storageName = newStorageName();
   const file = storagePath(ctx.config.dataDir, storageName);

@@ -1,6 +1,7 @@
 /**
  * HTTP routes for attachments: the raw request body is handed to the upload service as a stream (the
- * JSON reader only reads `application/json`, which this route refuses, so it never touches it), with uWS-level backpressure so
+ * JSON reader skips this route whatever the Content-Type, see `isRawUpload`; a JSON-typed upload is
+ * refused with 415 by the service), with uWS-level backpressure so
  * a fast client cannot pile bytes up in memory while the disk catches up.
  */
 import type { Request, Response, Router } from 'express';
@@ -14,6 +15,11 @@ interface UwsFlow {
   pause?: () => void;
   resume?: () => void;
 }
+
+const UPLOAD_PATH = /^\/api\/channels\/[^/]+\/attachments\/?$/;
+
+/** The upload route: its body is a raw stream that the JSON reader must leave alone. */
+export const isRawUpload = (req: Request): boolean => req.method === 'POST' && UPLOAD_PATH.test(req.path);
 
 export function uploadRoutes(router: Router, ctx: AppContext): void {
   const auth = requireAuth(ctx);
