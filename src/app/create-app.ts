@@ -33,6 +33,7 @@ import { createMessageWriter } from '../messages/repo.js';
 import { createMetrics } from '../metrics.js';
 import { listen } from '../net/uws.js';
 import { RateLimits } from '../ratelimit/index.js';
+import { sweepPartialUploads } from '../uploads/storage.js';
 import { registerVoiceMetrics } from '../voice/metrics.js';
 import { VoiceService } from '../voice/VoiceService.js';
 
@@ -167,6 +168,13 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
       else logger.warn({ reason: voice.reason }, 'voice unavailable: text chat only');
       const { port, close } = await listen(http, config.host, config.port);
       closeListener = close;
+      // Partial files of uploads a previous run was killed in the middle of. On SQLite this server is
+      // the only one on its data directory (serve's lock), so every `.part` is a leftover; Postgres
+      // nodes may share the directory, so only the ones nobody has written to for a while go.
+      await sweepPartialUploads(config.dataDir, Date.now(), ctx.dialect === 'sqlite' ? 0 : undefined).then(
+        (n) => n > 0 && logger.info({ files: n }, 'removed partial uploads left by an earlier run'),
+        (err: unknown) => logger.warn({ err }, 'could not sweep partial uploads'),
+      );
       jobs = JobScheduler.start({ db, dialect: ctx.dialect, config, logger, metrics: ctx.metrics }, JOBS);
       logger.info({ port, host: config.host, dialect: ctx.dialect, tls: Boolean(config.tlsCert) }, 'listening');
       return { port };

@@ -43,6 +43,12 @@ export function uploadRoutes(router: Router, ctx: AppContext): void {
     };
     req.on('pause', onPause);
     req.on('resume', onResume);
+    // A client that goes away mid-body (abort, reset, or silent for uWS's 10 s idle timeout) is only
+    // reported on the response's socket; without this the body stream would wait forever and the
+    // partial file would stay. Destroying the request fails the upload, which deletes the file.
+    const socket = (res as unknown as { socket?: NodeJS.EventEmitter | null }).socket;
+    const onAbort = (err: Error) => req.destroy(err);
+    socket?.on('error', onAbort);
     const length = req.get('content-length');
     let attachment: Awaited<ReturnType<typeof createUpload>>;
     try {
@@ -52,10 +58,18 @@ export function uploadRoutes(router: Router, ctx: AppContext): void {
         body: req,
         jsonTyped: isJsonType(req.get('content-type')),
       });
+    } catch (e) {
+      // Nobody is left to answer (the file is already gone); touching the aborted response would throw.
+      if ((res as unknown as { aborted?: boolean }).aborted) {
+        ctx.logger.debug({ err: e }, 'upload aborted by the client');
+        return;
+      }
+      throw e;
     } finally {
       // Before any response: a uWS response may not be touched once it has ended.
       req.off('pause', onPause);
       req.off('resume', onResume);
+      socket?.off('error', onAbort);
       onResume();
     }
     res.status(201).json(attachment);
