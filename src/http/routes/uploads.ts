@@ -29,14 +29,16 @@ export function uploadRoutes(router: Router, ctx: AppContext): void {
     // resumed when we are done whatever happened, or the next request on a kept-alive connection hangs.
     const uws = (req as unknown as { _res?: UwsFlow })._res;
     let paused = false;
+    // Never on an aborted response: uWS throws on any access after onAborted.
+    const aborted = () => Boolean((res as unknown as { aborted?: boolean }).aborted);
     const onPause = () => {
-      if (!paused && uws?.pause) {
+      if (!paused && uws?.pause && !aborted()) {
         paused = true;
         uws.pause();
       }
     };
     const onResume = () => {
-      if (paused && uws?.resume) {
+      if (paused && uws?.resume && !aborted()) {
         paused = false;
         uws.resume();
       }
@@ -60,7 +62,7 @@ export function uploadRoutes(router: Router, ctx: AppContext): void {
       });
     } catch (e) {
       // Nobody is left to answer (the file is already gone); touching the aborted response would throw.
-      if ((res as unknown as { aborted?: boolean }).aborted) {
+      if (aborted()) {
         ctx.logger.debug({ err: e }, 'upload aborted by the client');
         return;
       }
