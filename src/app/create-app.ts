@@ -31,6 +31,7 @@ import { NodeKeySync } from '../keys/node-sync.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createMessageWriter } from '../messages/repo.js';
 import { createMetrics } from '../metrics.js';
+import { OutageLog } from '../net/outage-log.js';
 import { listen } from '../net/uws.js';
 import { RateLimits } from '../ratelimit/index.js';
 import { sweepPartialUploads } from '../uploads/storage.js';
@@ -87,7 +88,14 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
         maxRetriesPerRequest: 1,
       })
     : undefined;
-  redis?.on('error', (err) => logger.warn({ err }, 'redis connection error'));
+  // One line when Redis goes away and one when it is back, not one per request or reconnect attempt.
+  const redisOutage = redis
+    ? new OutageLog(
+        logger,
+        'redis (rate limits)',
+        'login, registration and WebSocket upgrades are refused (429) until it is back',
+      ).watch(redis)
+    : undefined;
   // Wait (briefly) for the first connection, so the fail-closed limits do not refuse the first
   // requests of a healthy node; an unreachable Redis is logged and the limits fail closed.
   if (redis) {
@@ -116,6 +124,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     prefix: config.redisPrefix,
     logger,
     ...(redis ? { redis } : {}),
+    ...(redisOutage ? { outage: redisOutage } : {}),
   });
   const dummyPassword = new DummyPassword(config);
   dummyPassword.warmUp().catch((err) => logger.error({ err }, 'dummy password hash failed'));
