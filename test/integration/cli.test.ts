@@ -208,7 +208,8 @@ describe('init honours the environment (defaults < file < env < flags)', () => {
     dir = tempDir('vc-cli-env-');
     database = await createTestDatabase({ migrate: false });
     // SQLite: a file URL somewhere else than the data directory, so "ignored" cannot pass by accident.
-    databaseUrl = database.dialect === 'pg' ? database.databaseUrl : `file://${path.join(database.dir, 'elsewhere.db')}`;
+    databaseUrl =
+      database.dialect === 'pg' ? database.databaseUrl : `file://${path.join(database.dir, 'elsewhere.db')}`;
   });
 
   afterAll(async () => {
@@ -249,7 +250,7 @@ describe('init honours the environment (defaults < file < env < flags)', () => {
     expect(res.stdout).not.toContain(databaseUrl);
   });
 
-  it('--force keeps the replaced file\'s settings under env; a *_FILE secret stays a reference; hint outside a checkout', async () => {
+  it("--force keeps the replaced file's settings under env; a *_FILE secret stays a reference; hint outside a checkout", async () => {
     const configPath = path.join(dir, 'etc', 'voicechat.env');
     const urlFile = path.join(dir, 'database-url');
     writeFileSync(urlFile, `${databaseUrl}\n`, { mode: 0o600 });
