@@ -153,9 +153,26 @@ export async function refreshGuild(guildId: string): Promise<void> {
   await loadMembers(guildId);
 }
 
+/** Member pages the client loads at most (1,000 each): the member list shows up to 10,000. */
+const MEMBER_PAGES_MAX = 10;
+
+/** Loads a guild's members page by page (the server pages by user id, 1,000 at a time). */
 export async function loadMembers(guildId: string): Promise<void> {
-  const members = await api<Member[]>('GET', `/api/guilds/${guildId}/members`);
-  patchGuild(guildId, (g) => ({ ...g, members, membersCount: members.length }));
+  const members: Member[] = [];
+  let complete = false;
+  for (let page = 0; page < MEMBER_PAGES_MAX; page++) {
+    const after = members.at(-1)?.user.id;
+    const batch = await api<Member[]>(
+      'GET',
+      `/api/guilds/${guildId}/members?limit=1000${after ? `&after=${encodeURIComponent(after)}` : ''}`,
+    );
+    members.push(...batch);
+    if (batch.length < 1000) {
+      complete = true;
+      break;
+    }
+  }
+  patchGuild(guildId, (g) => ({ ...g, members, membersCount: complete ? members.length : g.membersCount }));
 }
 
 /** Every user we know of (members of loaded guilds, and ourselves). */
