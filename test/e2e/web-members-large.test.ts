@@ -19,7 +19,12 @@ describe('web client: a 2,500-member guild', { timeout: 90_000 }, () => {
     const ownerUser = await createUser(server);
     ({ guildId, channelId } = await guildWith(server, ownerUser, 'Crowd'));
     const ids = await seedUsers(server.db, guildId, 2499);
-    lastName = (await server.db('users').where({ id: ids.at(-1) }).first()).username;
+    lastName = (
+      await server
+        .db('users')
+        .where({ id: ids.at(-1) })
+        .first()
+    ).username;
     owner = await newPerson(browser, server, { refreshToken: ownerUser.refreshToken });
     suite.people.owner = owner;
   }, 60_000);
