@@ -16,6 +16,7 @@ import type { EventHub } from './events/hub.js';
 import type { Logger } from './logger.js';
 import type { MessageInserter } from './messages/repo.js';
 import type { Metrics } from './metrics.js';
+import type { PresenceStore } from './presence/store.js';
 import type { RateLimits } from './ratelimit/index.js';
 import type { VoiceService } from './voice/VoiceService.js';
 
@@ -38,6 +39,8 @@ export interface AppContext {
   dummyPassword: DummyPassword;
   /** SMTP for password-reset mail, when configured. */
   mailer: Mailer | undefined;
+  /** Who holds a gateway connection, cluster-wide, and the status each user chose. */
+  presence: PresenceStore;
   /** Voice rooms on the mediasoup worker pool (started by `start()`; may be unavailable). */
   voice: VoiceService;
 }

@@ -25,6 +25,7 @@ import { guildRoutes } from '../http/routes/guilds.js';
 import { messageRoutes } from '../http/routes/messages.js';
 import { uploadRoutes } from '../http/routes/uploads.js';
 import { voiceRoutes } from '../http/routes/voice.js';
+import { newId } from '../ids.js';
 import { JOBS } from '../jobs/index.js';
 import { JobScheduler } from '../jobs/scheduler.js';
 import { NodeKeySync } from '../keys/node-sync.js';
@@ -32,6 +33,7 @@ import { createLogger, type Logger } from '../logger.js';
 import { createMessageWriter } from '../messages/repo.js';
 import { createMetrics } from '../metrics.js';
 import { listen } from '../net/uws.js';
+import { LocalPresenceStore, RedisPresenceStore } from '../presence/store.js';
 import { RateLimits } from '../ratelimit/index.js';
 import { registerVoiceMetrics } from '../voice/metrics.js';
 import { VoiceService } from '../voice/VoiceService.js';
@@ -133,6 +135,16 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     dummyPassword,
     mailer: createMailer(config),
     voice: VoiceService.create({ config, logger }),
+    // With Redis, every node sees which users the others hold (a user may have sockets on several).
+    presence: redis
+      ? new RedisPresenceStore({
+          redis,
+          prefix: config.redisPrefix,
+          nodeId: newId(),
+          heartbeatMs: config.nodeHeartbeatMs,
+          logger,
+        })
+      : new LocalPresenceStore(),
   };
   registerVoiceMetrics(ctx.metrics.registry, ctx.voice);
   // Key activation state from the database (rotation), applied before anything is served.
@@ -184,6 +196,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
         closeListener?.();
         await jobs?.stop();
         gateway.close();
+        await ctx.presence.close();
         // After the sockets (nobody can join any more), before the database.
         ctx.voice.close();
         await keySync.close();

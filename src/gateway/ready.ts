@@ -8,6 +8,7 @@ import type { ReadyWire } from '../events/event-map.js';
 import { presentGuild, presentRole } from '../guilds/presenter.js';
 import { presentSelf } from '../users/presenter.js';
 import type { Connection, ConnectionHost } from './connection.js';
+import type { Presence } from './presence.js';
 import { CLOSE, eventFrame } from './protocol.js';
 import type { UserView } from './repo.js';
 import type { Subscriptions } from './subscriptions.js';
@@ -18,6 +19,7 @@ export function readyPayload(
   conn: Connection,
   view: UserView & { user: NonNullable<UserView['user']> },
   heartbeatMs: number,
+  presences: Map<string, ReadyWire['guilds'][number]['presences']> = new Map(),
 ): ReadyWire {
   return {
     user: presentSelf(view.user),
@@ -28,6 +30,7 @@ export function readyPayload(
       channels: g.channels.sort(byPosition).map(presentChannel),
       roles: g.roles.sort(byPosition).map(presentRole),
       members_count: g.membersCount,
+      presences: presences.get(g.guild.id) ?? [],
     })),
     dm_channels: view.dms.map((d) => ({ ...presentChannel(d.channel), recipient_ids: d.recipientIds })),
     voice_states: [],
@@ -36,7 +39,12 @@ export function readyPayload(
 
 /** Loads the user's view, subscribes the socket to exactly it, then sends `ready`. */
 export async function sendReady(
-  deps: { subscriptions: Subscriptions; host: ConnectionHost; heartbeatMs: number },
+  deps: {
+    subscriptions: Subscriptions;
+    presence: Pick<Presence, 'snapshot'>;
+    host: ConnectionHost;
+    heartbeatMs: number;
+  },
   conn: Connection,
   first: boolean,
 ): Promise<void> {
@@ -47,10 +55,12 @@ export async function sendReady(
     return;
   }
   const user = view.user;
+  const presences = await deps.presence.snapshot(view.guilds.map((g) => g.guild.id));
+  if (conn.closed) return;
   conn.cork(() => {
     deps.subscriptions.subscribe(conn, view);
     const seq = deps.host.nextSeq();
     if (first) conn.readySeq = seq;
-    conn.sendFrame(eventFrame('ready', seq, readyPayload(conn, { ...view, user }, deps.heartbeatMs)));
+    conn.sendFrame(eventFrame('ready', seq, readyPayload(conn, { ...view, user }, deps.heartbeatMs, presences)));
   });
 }

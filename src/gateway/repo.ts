@@ -199,3 +199,37 @@ export async function existingGuildIds(db: Db, guildIds: string[]): Promise<Set<
   const rows = (await db('guilds').whereIn('id', guildIds).select('id')) as { id: string }[];
   return new Set(rows.map((r) => r.id));
 }
+
+/** The guilds a user is a member of (where their presence changes are announced). */
+export async function guildIdsOf(db: Db, userId: string): Promise<string[]> {
+  const rows = (await db('guild_members').where({ user_id: userId }).select('guild_id')) as { guild_id: string }[];
+  return rows.map((r) => r.guild_id);
+}
+
+/**
+ * The first `perGuild` members (by user id, the member list's first page) of each guild, at most
+ * `total` user ids in all: whose presence `ready` reports. Guilds past the total get none.
+ */
+export async function presenceCandidates(
+  db: Db,
+  guildIds: string[],
+  perGuild: number,
+  total: number,
+): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  let left = total;
+  for (const guildId of guildIds) {
+    if (left <= 0) break;
+    const rows = (await db('guild_members')
+      .where({ guild_id: guildId })
+      .orderBy('user_id', 'asc')
+      .limit(Math.min(perGuild, left))
+      .select('user_id')) as { user_id: string }[];
+    out.set(
+      guildId,
+      rows.map((r) => r.user_id),
+    );
+    left -= rows.length;
+  }
+  return out;
+}

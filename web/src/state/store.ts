@@ -69,6 +69,10 @@ function applyReady(ready: Ready, reconnected: boolean): void {
     };
   }
   guilds.value = next;
+  // The snapshot replaces what we knew (a reconnect may have missed offline updates); events follow.
+  const seen: Record<string, string> = {};
+  for (const g of ready.guilds) for (const p of g.presences ?? []) seen[p.user_id] = p.status;
+  presence.value = seen;
   voiceStates.value = ready.voice_states ?? [];
   readyOnce.value = true;
   void gateway.send('presence', { status: 'online' }).catch(() => {});
