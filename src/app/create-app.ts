@@ -6,6 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import { ChannelAccessCache } from '../access/cache.js';
+import { createAuditedWriter } from '../audit/threaded-writer.js';
 import { createMailer } from '../auth/mailer.js';
 import { SessionGuard } from '../auth/session-guard.js';
 import type { Config } from '../config/index.js';
@@ -132,6 +133,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     sessions: new SessionGuard({ db, keyring: () => ctx.keyring, events }),
     channelAccess: new ChannelAccessCache(db, events),
     messageWriter: createMessageWriter(db, dbOptions),
+    auditedWriter: createAuditedWriter(db, dbOptions),
     dummyPassword,
     mailer: createMailer(config),
     voice: VoiceService.create({ config, logger }),
@@ -201,6 +203,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
         ctx.voice.close();
         await keySync.close();
         await ctx.messageWriter.close();
+        await ctx.auditedWriter.close();
         ctx.channelAccess.close();
         ctx.sessions.close();
         await bus.close();
