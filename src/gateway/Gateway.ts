@@ -170,7 +170,7 @@ export class Gateway implements ConnectionHost {
     this.#registry.add(conn);
     if (this.#revocations.closeIfRaced(conn)) return;
     this.#resumption.opened(conn);
-    this.#presence.opened(conn.userId);
+    this.#presence.opened(conn);
     conn.init = this.#sendReady(conn, true)
       .catch((err) => {
         this.#ctx.logger.error({ err }, 'gateway ready failed');
@@ -185,7 +185,7 @@ export class Gateway implements ConnectionHost {
     if (!conn.markClosed()) return;
     this.#registry.remove(conn);
     this.#resumption.closed(conn, Date.now());
-    this.#presence.closed(conn.userId);
+    this.#presence.closed(conn);
   }
 
   #sendReady(conn: Connection, first: boolean): Promise<void> {

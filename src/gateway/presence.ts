@@ -23,14 +23,19 @@ export class Presence {
   /** This node's open sockets per user, and the pending release of users with none left. */
   readonly #local = new Map<string, { sockets: number; release?: NodeJS.Timeout }>();
   readonly #queue = new Map<string, Promise<void>>();
+  /** The sockets counted in #local (a socket closed before it was counted must not uncount another). */
+  readonly #counted = new WeakSet<object>();
   #closed = false;
 
   constructor(deps: Deps) {
     this.#deps = deps;
   }
 
-  /** A socket of `userId` opened on this node. */
-  opened(userId: string): void {
+  /** A socket opened on this node. */
+  opened(conn: { userId: string }): void {
+    if (this.#closed || this.#counted.has(conn)) return;
+    this.#counted.add(conn);
+    const userId = conn.userId;
     const entry = this.#local.get(userId);
     if (entry) {
       entry.sockets++;
@@ -49,8 +54,11 @@ export class Presence {
     });
   }
 
-  /** A socket of `userId` closed on this node. */
-  closed(userId: string): void {
+  /** A socket closed on this node. */
+  closed(conn: { userId: string }): void {
+    if (!this.#counted.has(conn)) return;
+    this.#counted.delete(conn);
+    const userId = conn.userId;
     const entry = this.#local.get(userId);
     if (!entry) return;
     entry.sockets--;
@@ -73,17 +81,19 @@ export class Presence {
 
   /** The `presence` op: remembered for this user's next `ready`s and reconnects. */
   async chose(userId: string, status: ChosenStatus): Promise<void> {
-    await this.#deps.presence.setStatus(userId, status);
+    try {
+      await this.#deps.presence.setStatus(userId, status);
+    } catch (err) {
+      // The live update still goes out; only the memory of it (for later readies) is missing.
+      this.#deps.logger.warn({ err, user_id: userId }, 'presence status not stored');
+    }
   }
 
   /** Per guild, the members shown online/idle/dnd (bounded: READY_PRESENCE_PER_GUILD / _TOTAL). */
-  async snapshot(guildIds: string[]): Promise<Map<string, { user_id: string; status: VisibleStatus }[]>> {
-    const candidates = await presenceCandidates(
-      this.#deps.db,
-      guildIds,
-      READY_PRESENCE_PER_GUILD,
-      READY_PRESENCE_TOTAL,
-    );
+  async snapshot(
+    guilds: { id: string; membersCount: number }[],
+  ): Promise<Map<string, { user_id: string; status: VisibleStatus }[]>> {
+    const candidates = await presenceCandidates(this.#deps.db, guilds, READY_PRESENCE_PER_GUILD, READY_PRESENCE_TOTAL);
     const all = [...new Set([...candidates.values()].flat())];
     let statuses: Map<string, VisibleStatus>;
     try {

@@ -55,7 +55,9 @@ export async function sendReady(
     return;
   }
   const user = view.user;
-  const presences = await deps.presence.snapshot(view.guilds.map((g) => g.guild.id));
+  const presences = await deps.presence.snapshot(
+    view.guilds.map((g) => ({ id: g.guild.id, membersCount: g.membersCount })),
+  );
   if (conn.closed) return;
   conn.cork(() => {
     deps.subscriptions.subscribe(conn, view);
