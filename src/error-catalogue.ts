@@ -16,12 +16,19 @@ export class AppError extends Error {
   readonly details?: ErrorDetail[];
   /** Extra response headers, e.g. Retry-After on 429. */
   readonly headers?: Record<string, string>;
+  /** Extra fields of the error body, beside code and message (QUOTA_EXCEEDED's numbers). */
+  readonly extra?: Record<string, unknown>;
 
   constructor(
     code: string,
     status: number,
     message: string,
-    options: { details?: ErrorDetail[]; headers?: Record<string, string>; cause?: unknown } = {},
+    options: {
+      details?: ErrorDetail[];
+      headers?: Record<string, string>;
+      extra?: Record<string, unknown>;
+      cause?: unknown;
+    } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'AppError';
@@ -29,12 +36,16 @@ export class AppError extends Error {
     this.status = status;
     if (options.details) this.details = options.details;
     if (options.headers) this.headers = options.headers;
+    if (options.extra) this.extra = options.extra;
   }
 
   toJSON(): { code: string; message: string; details?: ErrorDetail[] } {
-    return this.details
-      ? { code: this.code, message: this.message, details: this.details }
-      : { code: this.code, message: this.message };
+    return {
+      ...this.extra,
+      code: this.code,
+      message: this.message,
+      ...(this.details ? { details: this.details } : {}),
+    };
   }
 }
 
@@ -61,6 +72,18 @@ export const errors = {
   notFound: (message = 'Not found.') => new AppError('NOT_FOUND', 404, message),
   conflict: (message = 'That conflicts with an existing resource.') => new AppError('CONFLICT', 409, message),
   payloadTooLarge: (message = 'The request body is too large.') => new AppError('PAYLOAD_TOO_LARGE', 413, message),
+  /**
+   * 413: the upload would take the user's stored attachments past VOICECHAT_UPLOAD_QUOTA_BYTES (not
+   * in DESIGN.md's list: issue 14). The body carries the numbers: `used_bytes`, `quota_bytes` and the
+   * upload's `size_bytes` (a lower bound when the body was cut off without a Content-Length).
+   */
+  quotaExceeded: (usedBytes: number, quotaBytes: number, sizeBytes: number) =>
+    new AppError(
+      'QUOTA_EXCEEDED',
+      413,
+      `This upload (${sizeBytes} bytes) would exceed your upload quota: ${usedBytes} of ${quotaBytes} bytes used. Delete messages with attachments to free space.`,
+      { extra: { used_bytes: usedBytes, quota_bytes: quotaBytes, size_bytes: sizeBytes } },
+    ),
   unsupportedMediaType: (message = 'That file type is not allowed.') =>
     new AppError('UNSUPPORTED_MEDIA_TYPE', 415, message),
   rateLimited: (retryAfterSeconds: number) =>
@@ -74,6 +97,13 @@ export const errors = {
     }),
   /** No mediasoup worker (or voice turned off): text chat works, voice does not. */
   voiceUnavailable: () => new AppError('VOICE_UNAVAILABLE', 503, 'Voice is not available on this server right now.'),
+  /** voice_join into a channel with `e2ee_voice` on, without declaring `"e2ee": true` (issue 15). */
+  e2eeRequired: () =>
+    new AppError(
+      'E2EE_REQUIRED',
+      403,
+      'This voice channel requires end-to-end encrypted voice; join with "e2ee": true from a client that encrypts.',
+    ),
   internal: () => new AppError('INTERNAL', 500, 'An internal error occurred.'),
   // Gateway frames (DESIGN.md §7): answered in an error reply; ten of them close the socket (4002).
   invalidJson: () => new AppError('INVALID_JSON', 400, 'The frame is not valid JSON.'),

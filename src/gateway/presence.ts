@@ -8,7 +8,7 @@
  * Work per user is serialised, so a connect racing a release cannot reorder the events.
  */
 import type { AppContext } from '../context.js';
-import { type ChosenStatus, type PresenceStore, type VisibleStatus, visibleStatus } from '../presence/store.js';
+import { type ChosenStatus, type VisibleStatus, visibleStatus } from '../presence/store.js';
 import { guildIdsOf, presenceCandidates } from './repo.js';
 
 /** `ready` reports presences for at most the first 1,000 members (by user id) of each guild… */

@@ -19,6 +19,7 @@ export function readyPayload(
   conn: Connection,
   view: UserView & { user: NonNullable<UserView['user']> },
   heartbeatMs: number,
+  voiceStates: ReadyWire['voice_states'] = [],
   presences: Map<string, ReadyWire['guilds'][number]['presences']> = new Map(),
 ): ReadyWire {
   return {
@@ -33,7 +34,7 @@ export function readyPayload(
       presences: presences.get(g.guild.id) ?? [],
     })),
     dm_channels: view.dms.map((d) => ({ ...presentChannel(d.channel), recipient_ids: d.recipientIds })),
-    voice_states: [],
+    voice_states: voiceStates,
   };
 }
 
@@ -44,6 +45,8 @@ export async function sendReady(
     presence: Pick<Presence, 'snapshot'>;
     host: ConnectionHost;
     heartbeatMs: number;
+    /** Who is in which of these voice channels (read in the same cork as the subscriptions). */
+    voiceStates?: (channelIds: string[]) => ReadyWire['voice_states'];
   },
   conn: Connection,
   first: boolean,
@@ -63,6 +66,10 @@ export async function sendReady(
     deps.subscriptions.subscribe(conn, view);
     const seq = deps.host.nextSeq();
     if (first) conn.readySeq = seq;
-    conn.sendFrame(eventFrame('ready', seq, readyPayload(conn, { ...view, user }, deps.heartbeatMs, presences)));
+    const voiceChannels = view.guilds.flatMap((g) => g.channels.filter((c) => c.type === 'voice').map((c) => c.id));
+    const voiceStates = deps.voiceStates?.(voiceChannels) ?? [];
+    conn.sendFrame(
+      eventFrame('ready', seq, readyPayload(conn, { ...view, user }, deps.heartbeatMs, voiceStates, presences)),
+    );
   });
 }
