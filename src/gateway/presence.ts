@@ -85,7 +85,7 @@ export class Presence {
       await this.#deps.presence.setStatus(userId, status);
     } catch (err) {
       // The live update still goes out; only the memory of it (for later readies) is missing.
-      this.#deps.logger.warn({ err, user_id: userId }, 'presence status not stored');
+      this.#deps.logger.debug({ err, user_id: userId }, 'presence status not stored'); // the store logs the outage
     }
   }
 
@@ -99,7 +99,7 @@ export class Presence {
     try {
       statuses = await this.#deps.presence.visible(all);
     } catch (err) {
-      this.#deps.logger.warn({ err }, 'presence snapshot unavailable; ready shows everyone offline');
+      this.#deps.logger.debug({ err }, 'presence snapshot unavailable; ready shows everyone offline');
       statuses = new Map();
     }
     const out = new Map<string, { user_id: string; status: VisibleStatus }[]>();
@@ -133,7 +133,7 @@ export class Presence {
     const prev = this.#queue.get(userId) ?? Promise.resolve();
     const next = prev
       .then(work)
-      .catch((err) => this.#deps.logger.warn({ err, user_id: userId }, 'presence update failed'))
+      .catch((err) => this.#deps.logger.debug({ err, user_id: userId }, 'presence update failed'))
       .finally(() => {
         if (this.#queue.get(userId) === next) this.#queue.delete(userId);
       });

@@ -13,6 +13,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
+import { OutageLog } from '../net/outage-log.js';
 
 export type ChosenStatus = 'online' | 'idle' | 'dnd' | 'invisible';
 export type VisibleStatus = 'online' | 'idle' | 'dnd';
@@ -99,19 +100,36 @@ export class RedisPresenceStore implements PresenceStore {
   readonly #nodeId: string;
   readonly #heartbeatMs: number;
   readonly #timer: NodeJS.Timeout;
+  /** One line when Redis goes away and one when it is back, not one per connection or heartbeat. */
+  readonly #outage: OutageLog;
 
   constructor(opts: { redis: Redis; prefix: string; nodeId: string; heartbeatMs: number; logger: Logger }) {
     this.#redis = opts.redis;
     this.#prefix = `${opts.prefix}:presence:`;
     this.#nodeId = opts.nodeId;
     this.#heartbeatMs = opts.heartbeatMs;
+    this.#outage = new OutageLog(
+      opts.logger,
+      'redis (presence)',
+      'ready shows members offline and presence changes on other nodes are not seen',
+    );
     const beat = () =>
-      this.#redis
-        .set(this.#nodeKey(this.#nodeId), '1', 'PX', 3 * this.#heartbeatMs)
-        .catch((err) => opts.logger.warn({ err }, 'presence heartbeat failed'));
+      this.#watch(this.#redis.set(this.#nodeKey(this.#nodeId), '1', 'PX', 3 * this.#heartbeatMs)).catch(() => {});
     void beat();
     this.#timer = setInterval(beat, this.#heartbeatMs);
     this.#timer.unref();
+  }
+
+  /** Passes a Redis call through, recording the start and end of an outage. */
+  async #watch<T>(call: Promise<T>): Promise<T> {
+    try {
+      const out = await call;
+      this.#outage.up();
+      return out;
+    } catch (err) {
+      this.#outage.down(err);
+      throw err;
+    }
   }
 
   #userKey(userId: string) {
@@ -123,14 +141,8 @@ export class RedisPresenceStore implements PresenceStore {
   }
 
   async #run(userId: string, op: 'attach' | 'detach') {
-    const [others, status] = (await this.#redis.eval(
-      ATTACH_DETACH,
-      1,
-      this.#userKey(userId),
-      this.#nodeId,
-      STATUS_TTL_MS,
-      `${this.#prefix}n:`,
-      op,
+    const [others, status] = (await this.#watch(
+      this.#redis.eval(ATTACH_DETACH, 1, this.#userKey(userId), this.#nodeId, STATUS_TTL_MS, `${this.#prefix}n:`, op),
     )) as [number, string];
     return { elsewhere: Number(others) > 0, status: isChosen(status) ? status : undefined };
   }
@@ -145,7 +157,7 @@ export class RedisPresenceStore implements PresenceStore {
 
   async setStatus(userId: string, status: ChosenStatus) {
     const key = this.#userKey(userId);
-    await this.#redis.multi().hset(key, 's', status).pexpire(key, STATUS_TTL_MS).exec();
+    await this.#watch(this.#redis.multi().hset(key, 's', status).pexpire(key, STATUS_TTL_MS).exec());
   }
 
   async visible(userIds: readonly string[]) {
@@ -153,7 +165,7 @@ export class RedisPresenceStore implements PresenceStore {
     if (userIds.length === 0) return out;
     const pipe = this.#redis.pipeline();
     for (const id of userIds) pipe.hgetall(this.#userKey(id));
-    const results = (await pipe.exec()) ?? [];
+    const results = (await this.#watch(pipe.exec())) ?? [];
     const held = new Map<string, { nodes: string[]; status: ChosenStatus | undefined }>();
     const nodes = new Set<string>();
     results.forEach(([err, value], i) => {
@@ -166,7 +178,7 @@ export class RedisPresenceStore implements PresenceStore {
     });
     if (held.size === 0) return out;
     const nodeList = [...nodes];
-    const alive = await this.#redis.mget(nodeList.map((n) => this.#nodeKey(n)));
+    const alive = await this.#watch(this.#redis.mget(nodeList.map((n) => this.#nodeKey(n))));
     const live = new Set(nodeList.filter((_, i) => alive[i] !== null));
     for (const [id, h] of held) {
       if (!h.nodes.some((n) => live.has(n))) continue;
