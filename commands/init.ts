@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { input, password, select } from '@inquirer/prompts';
 import { Flags } from '@oclif/core';
-import { defaultDataDir } from '../src/config/index.js';
+import { configPathFromEnvironment, type LayeredSetting, layeredSettings, parseEnvFile } from '../src/config/index.js';
+import { cliInvocation, shellWord } from '../src/config/invocation.js';
 import {
   type InitialiseOptions,
   initialise,
@@ -48,16 +49,7 @@ Refuses to replace an existing keyring unless --force: losing the keys loses eve
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Init);
-    let options: InitialiseOptions = {
-      dataDir: flags['data-dir'] ?? defaultDataDir(),
-      configPath: flags.config,
-      databaseUrl: flags['database-url'],
-      publicUrl: flags['public-url'],
-      port: flags.port,
-      rtcPort: flags['rtc-port'],
-      registration: flags.registration as Registration | undefined,
-      force: flags.force,
-    };
+    let options = resolveOptions(flags);
     if (flags['admin-password-file'] && !flags['admin-username']) {
       throw new CliError('--admin-password-file needs --admin-username', EXIT.usage);
     }
@@ -86,10 +78,69 @@ Refuses to replace an existing keyring unless --force: losing the keys loses eve
     this.log(
       result.admin
         ? `Admin:    ${result.admin.username}`
-        : 'Admin:    none yet; create one with `voicechat users create NAME --admin`',
+        : `Admin:    none yet; create one with \`${cliInvocation({ packageRoot: this.config.root })} users create NAME --admin --config ${shellWord(result.configPath)}\``,
     );
-    this.log(`Start the server with: voicechat serve --config ${result.configPath}`);
+    const cli = cliInvocation({ packageRoot: this.config.root });
+    this.log(`Start the server with: ${cli} serve --config ${shellWord(result.configPath)}`);
   }
+}
+
+const INIT_SETTINGS = ['dataDir', 'databaseUrl', 'publicUrl', 'port', 'rtcPort', 'registration'] as const;
+
+/**
+ * What init sets up, resolved as `serve` resolves its config: defaults < the config being replaced
+ * (with --force) < VOICECHAT_* environment < flags. Without this, `VOICECHAT_DATABASE_URL=postgres://…
+ * voicechat init --yes` set up SQLite and `serve` then refused on the Postgres migrations.
+ */
+function resolveOptions(flags: {
+  config?: string | undefined;
+  'data-dir'?: string | undefined;
+  'database-url'?: string | undefined;
+  'public-url'?: string | undefined;
+  port?: number | undefined;
+  'rtc-port'?: number | undefined;
+  registration?: string | undefined;
+  force: boolean;
+}): InitialiseOptions {
+  const flagValues = {
+    dataDir: flags['data-dir'],
+    databaseUrl: flags['database-url'],
+    publicUrl: flags['public-url'],
+    port: flags.port,
+    rtcPort: flags['rtc-port'],
+    registration: flags.registration,
+  };
+  // The config path depends on the data directory, and the file layer on the config path.
+  const early = layeredSettings(['dataDir'], { flags: flagValues });
+  const dataDir = plain(early.dataDir) ?? './data';
+  // Undefined = beside the data directory (decided after the interactive form may change it).
+  const configPath = flags.config ?? configPathFromEnvironment();
+  const replaced = configPath ?? path.join(dataDir, 'voicechat.env');
+  let fileValues: Record<string, string> = {};
+  if (flags.force && existsSync(replaced)) {
+    try {
+      fileValues = parseEnvFile(readFileSync(replaced, 'utf8'));
+    } catch {
+      // An unreadable old config is replaced anyway (--force); its values simply do not count.
+    }
+  }
+  const s = layeredSettings(INIT_SETTINGS, { fileValues, flags: flagValues });
+  const databaseUrl = s.databaseUrl;
+  return {
+    dataDir: plain(s.dataDir) ?? dataDir,
+    configPath,
+    databaseUrl: plain(databaseUrl),
+    databaseUrlFile: databaseUrl && 'file' in databaseUrl ? databaseUrl.file : undefined,
+    publicUrl: plain(s.publicUrl),
+    port: plain(s.port),
+    rtcPort: plain(s.rtcPort),
+    registration: plain(s.registration) as Registration | undefined,
+    force: flags.force,
+  };
+}
+
+function plain(s: LayeredSetting | undefined): string | undefined {
+  return s && 'value' in s ? s.value : undefined;
 }
 
 function readPasswordFile(file: string): string {
@@ -113,7 +164,7 @@ async function ask(o: InitialiseOptions): Promise<InitialiseOptions> {
   const { configPath } = resolvePaths({ dataDir, configPath: o.configPath });
   const kind = await select({
     message: 'Database',
-    default: o.databaseUrl ? 'postgres' : 'sqlite',
+    default: o.databaseUrl && /^postgres(ql)?:/.test(o.databaseUrl) ? 'postgres' : 'sqlite',
     choices: [
       { name: `SQLite file in ${path.resolve(dataDir)} (no other service needed)`, value: 'sqlite' },
       { name: 'Postgres (give a postgres:// URL)', value: 'postgres' },
@@ -168,6 +219,8 @@ async function ask(o: InitialiseOptions): Promise<InitialiseOptions> {
     dataDir,
     configPath,
     databaseUrl,
+    // The answer replaces a URL kept in a file (VOICECHAT_DATABASE_URL_FILE): it is what was asked.
+    databaseUrlFile: undefined,
     publicUrl: publicUrl || undefined,
     port,
     rtcPort,

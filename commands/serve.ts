@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { Flags } from '@oclif/core';
 import { createApp } from '../src/app/create-app.js';
+import { cliInvocation } from '../src/config/invocation.js';
 import { initialise, isFirstRun } from '../src/setup/initialise.js';
 import { acquireInstanceLock } from '../src/setup/instance-lock.js';
 import { BaseCommand } from './_base.js';
@@ -38,7 +39,7 @@ First run: with no config anywhere (no --config, no VOICECHAT_CONFIG, no voicech
         [
           `First run: initialised ${result.dataDir} (config ${result.configPath}, keyring ${result.keyringFile}, ${result.dialect} database).`,
           'Back up the keyring: without it, MFA secrets and encrypted data cannot be recovered.',
-          'Create the first admin with:  npx voicechat users create admin --admin',
+          `Create the first admin with:  ${cliInvocation({ packageRoot: this.config.root })} users create admin --admin`,
         ].join('\n'),
       );
     }

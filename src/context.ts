@@ -6,6 +6,7 @@
  * own `…Deps` type and never import this file.
  */
 import type { ChannelAccessCache } from './access/cache.js';
+import type { AuditedWriter } from './audit/threaded-writer.js';
 import type { Mailer } from './auth/mailer.js';
 import type { SessionGuard } from './auth/session-guard.js';
 import type { Config } from './config/index.js';
@@ -17,6 +18,7 @@ import type { EventHub } from './events/hub.js';
 import type { Logger } from './logger.js';
 import type { MessageInserter } from './messages/repo.js';
 import type { Metrics } from './metrics.js';
+import type { PresenceStore } from './presence/store.js';
 import type { RateLimits } from './ratelimit/index.js';
 import type { VoiceService } from './voice/VoiceService.js';
 
@@ -37,10 +39,14 @@ export interface AppContext {
   /** Group-committing message inserts (a worker thread on SQLite, started on first use). */
   messageWriter: MessageInserter;
   dummyPassword: DummyPassword;
+  /** A login's session and audit rows, committed off the event loop on SQLite. */
+  auditedWriter: AuditedWriter;
   /** SMTP for password-reset mail, when configured. */
   mailer: Mailer | undefined;
   /** One-time key claims (group commit on SQLite). */
   keyClaims: KeyClaimer;
+  /** Who holds a gateway connection, cluster-wide, and the status each user chose. */
+  presence: PresenceStore;
   /** Voice rooms on the mediasoup worker pool (started by `start()`; may be unavailable). */
   voice: VoiceService;
 }

@@ -6,6 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import { ChannelAccessCache } from '../access/cache.js';
+import { createAuditedWriter } from '../audit/threaded-writer.js';
 import { createMailer } from '../auth/mailer.js';
 import { SessionGuard } from '../auth/session-guard.js';
 import type { Config } from '../config/index.js';
@@ -27,6 +28,7 @@ import { guildRoutes } from '../http/routes/guilds.js';
 import { messageRoutes } from '../http/routes/messages.js';
 import { uploadRoutes } from '../http/routes/uploads.js';
 import { voiceRoutes } from '../http/routes/voice.js';
+import { newId } from '../ids.js';
 import { JOBS } from '../jobs/index.js';
 import { JobScheduler } from '../jobs/scheduler.js';
 import { NodeKeySync } from '../keys/node-sync.js';
@@ -35,6 +37,7 @@ import { createMessageWriter } from '../messages/repo.js';
 import { createMetrics } from '../metrics.js';
 import { OutageLog } from '../net/outage-log.js';
 import { listen } from '../net/uws.js';
+import { LocalPresenceStore, RedisPresenceStore } from '../presence/store.js';
 import { RateLimits } from '../ratelimit/index.js';
 import { sweepPartialUploads } from '../uploads/storage.js';
 import { registerVoiceMetrics } from '../voice/metrics.js';
@@ -151,10 +154,21 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     sessions: new SessionGuard({ db, keyring: () => ctx.keyring, events }),
     channelAccess: new ChannelAccessCache(db, events),
     messageWriter: createMessageWriter(db, dbOptions),
+    auditedWriter: createAuditedWriter(db, dbOptions),
     dummyPassword,
     mailer: createMailer(config),
     keyClaims: createKeyClaimer(db, dbOptions),
     voice: VoiceService.create({ config, logger }),
+    // With Redis, every node sees which users the others hold (a user may have sockets on several).
+    presence: redis
+      ? new RedisPresenceStore({
+          redis,
+          prefix: config.redisPrefix,
+          nodeId: newId(),
+          heartbeatMs: config.nodeHeartbeatMs,
+          logger,
+        })
+      : new LocalPresenceStore(),
   };
   registerVoiceMetrics(ctx.metrics.registry, ctx.voice);
   // voice_* events, leave audits and removal on access loss (before the gateway: nothing is missed).
@@ -215,12 +229,14 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
         closeListener?.();
         await jobs?.stop();
         gateway.close();
+        await ctx.presence.close();
         // After the sockets (nobody can join any more), before the database.
         ctx.voice.close();
         await voiceSignalling.detach();
         await keySync.close();
         await ctx.messageWriter.close();
         await ctx.keyClaims.close();
+        await ctx.auditedWriter.close();
         ctx.channelAccess.close();
         ctx.sessions.close();
         await bus.close();

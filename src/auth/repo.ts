@@ -83,6 +83,9 @@ export async function insertSession(db: Q, row: SessionRow): Promise<void> {
   await db('sessions').insert(row);
 }
 
+/** The same insert, for a writer that commits it with its audit row (src/audit/threaded-writer.ts). */
+export const sessionInsert = (row: SessionRow) => ({ table: 'sessions', row: { ...row } });
+
 export const sessionByTokenHash = (db: Q, tokenHash: string): Promise<SessionRow | undefined> =>
   db('sessions').where({ token_hash: tokenHash }).first();
 

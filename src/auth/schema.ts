@@ -24,8 +24,14 @@ export const refreshBody = z.object({ refresh_token: z.string().min(1).max(256) 
 export const logoutBody = z.object({ refresh_token: z.string().min(1).max(256).optional() });
 export const sessionParams = z.object({ id: z.string().min(1).max(64) });
 
+/** Changing `email` needs `current_password` (and `mfa_code` when MFA is on); checked in the verb. */
 export const updateMeBody = z
-  .object({ display_name: displayNameSchema.nullable().optional(), email: emailSchema.nullable().optional() })
+  .object({
+    display_name: displayNameSchema.nullable().optional(),
+    email: emailSchema.nullable().optional(),
+    current_password: anyPassword.optional(),
+    mfa_code: code.optional(),
+  })
   .strict();
 
 export const changePasswordBody = z.object({ current_password: anyPassword, new_password: passwordSchema });

@@ -4,6 +4,7 @@
  * audited in its own transaction; `sessions_revoked` is published on the bus after the commit so the
  * gateway and every node's session cache drop the revoked sessions at once.
  */
+import type { AuditedWriter } from '../audit/threaded-writer.js';
 import { recordAudit } from '../audit/writer.js';
 import type { Config } from '../config/index.js';
 import type { Keyring } from '../crypto/keyring.js';
@@ -41,6 +42,8 @@ export interface AuthDeps {
   dummyPassword: DummyPassword;
   /** SMTP for reset mail; undefined when VOICECHAT_SMTP_URL is not set. */
   mailer: Mailer | undefined;
+  /** Commits a login's session row with its audit row (off the event loop on SQLite). */
+  auditedWriter: AuditedWriter;
 }
 
 /** Where a request came from: recorded on sessions and audit rows. */
@@ -62,11 +65,23 @@ async function issueTokens(
   meta: RequestMeta,
   family?: { id: string; createdAt: number },
 ): Promise<{ tokens: TokenPair; familyId: string }> {
+  const { row, ...issued } = newSession(deps, userId, meta, family);
+  await repo.insertSession(trx, row);
+  return issued;
+}
+
+/** A session row (not yet stored) and the tokens that go with it. */
+function newSession(
+  deps: AuthDeps,
+  userId: string,
+  meta: RequestMeta,
+  family?: { id: string; createdAt: number },
+): { row: repo.SessionRow; tokens: TokenPair; familyId: string } {
   const now = nowMs();
   const refreshToken = randomToken(32);
   const id = newId();
   const familyId = family?.id ?? id;
-  await repo.insertSession(trx, {
+  const row: repo.SessionRow = {
     id,
     family_id: familyId,
     user_id: userId,
@@ -79,9 +94,10 @@ async function issueTokens(
     rotated_at: null,
     revoked_at: null,
     revoked_reason: null,
-  });
+  };
   const ttl = deps.config.accessTokenTtlSeconds;
   return {
+    row,
     familyId,
     tokens: {
       access_token: signAccessToken(deps.keyring, { userId, sessionId: familyId }, ttl),
@@ -238,24 +254,30 @@ export async function login(deps: AuthDeps, input: LoginInput, meta: RequestMeta
   const rehash = needsRehash(user.password_hash, deps.config)
     ? await hashPassword(input.password, deps.config)
     : undefined;
+  const loginAudit = (familyId: string) => ({
+    action: 'auth.login',
+    userId: user.id,
+    resourceType: 'session',
+    resourceId: familyId,
+    ip: meta.ip,
+    metadata: { mfa: factor ?? null, ...(rehash ? { password_rehashed: true } : {}) },
+  });
+  if (!rehash && Number(user.failed_login_count) === 0 && user.locked_until === null) {
+    // The common login writes a session and its audit row only: one group-committed write, whose
+    // fsync (SQLite) happens on the writer's thread instead of the event loop.
+    const { row, ...issued } = newSession(deps, user.id, meta);
+    await deps.auditedWriter.commit({ inserts: [repo.sessionInsert(row)], audit: loginAudit(issued.familyId) });
+    return { user: presentSelf(user), ...issued.tokens };
+  }
   const issued = await deps.db.transaction(async (trx) => {
-    // Most logins have nothing to reset: skip the write then (one statement less on the hot path).
-    if (rehash || Number(user.failed_login_count) !== 0 || user.locked_until !== null) {
-      await repo.updateUser(trx, user.id, {
-        failed_login_count: 0,
-        locked_until: null,
-        ...(rehash ? { password_hash: rehash } : {}),
-      });
-    }
-    const out = await issueTokens(deps, trx, user.id, meta);
-    await recordAudit(trx, {
-      action: 'auth.login',
-      userId: user.id,
-      resourceType: 'session',
-      resourceId: out.familyId,
-      ip: meta.ip,
-      metadata: { mfa: factor ?? null, ...(rehash ? { password_rehashed: true } : {}) },
+    // A counter to reset or a hash to upgrade: the user row changes in the same transaction.
+    await repo.updateUser(trx, user.id, {
+      failed_login_count: 0,
+      locked_until: null,
+      ...(rehash ? { password_hash: rehash } : {}),
     });
+    const out = await issueTokens(deps, trx, user.id, meta);
+    await recordAudit(trx, loginAudit(out.familyId));
     return out;
   });
   return { user: presentSelf(user), ...issued.tokens };
@@ -402,28 +424,84 @@ export async function getMe(deps: AuthDeps, auth: AuthInfo) {
   return presentSelf(await requireUser(deps.db, auth.userId));
 }
 
+/**
+ * PATCH /auth/me. An email change re-authenticates (password, and a second factor when MFA is on):
+ * reset links go to that address, so a stolen access token alone must not be able to redirect them.
+ * The old address, if any, is told once the change is committed.
+ */
 export async function updateMe(deps: AuthDeps, auth: AuthInfo, patch: UpdateMeBody, meta: RequestMeta) {
   const changes: Record<string, unknown> = {};
   if (patch.display_name !== undefined) changes.display_name = patch.display_name;
-  if (patch.email !== undefined) changes.email = patch.email;
-  if (Object.keys(changes).length > 0) {
-    await deps.db.transaction(async (trx) => {
-      const before = await requireUser(trx, auth.userId);
-      await repo.updateUser(trx, auth.userId, changes);
-      const emailChanged = 'email' in changes && (before.email ?? null) !== changes.email;
-      // Reset links go to the email address: one mailed to the old address must not outlive it.
-      if (emailChanged) await repo.voidResetTokens(trx, auth.userId, nowMs());
-      await recordAudit(trx, {
-        action: 'user.update',
-        userId: auth.userId,
-        resourceType: 'user',
-        resourceId: auth.userId,
-        ip: meta.ip,
-        metadata: { fields: Object.keys(changes).sort(), email_changed: emailChanged },
-      });
-    });
+  if (patch.email !== undefined) {
+    const user = await requireUser(deps.db, auth.userId);
+    // Sending the unchanged address back (a form that posts every field) is no change.
+    if ((user.email ?? null) !== patch.email) {
+      await confirmIdentity(deps, user, patch.current_password, patch.mfa_code);
+      changes.email = patch.email;
+    }
   }
-  return getMe(deps, auth);
+  if (Object.keys(changes).length === 0) return getMe(deps, auth);
+  const oldEmail = await deps.db.transaction(async (trx) => {
+    const before = await requireUser(trx, auth.userId);
+    await repo.updateUser(trx, auth.userId, changes);
+    const emailChanged = 'email' in changes && (before.email ?? null) !== changes.email;
+    // Reset links go to the email address: one mailed to the old address must not outlive it.
+    if (emailChanged) await repo.voidResetTokens(trx, auth.userId, nowMs());
+    await recordAudit(trx, {
+      action: 'user.update',
+      userId: auth.userId,
+      resourceType: 'user',
+      resourceId: auth.userId,
+      ip: meta.ip,
+      metadata: { fields: Object.keys(changes).sort(), email_changed: emailChanged },
+    });
+    return emailChanged ? before.email : null;
+  });
+  const me = await getMe(deps, auth);
+  if (oldEmail) notifyEmailChanged(deps, { id: auth.userId, username: me.username }, oldEmail);
+  return me;
+}
+
+/**
+ * Re-authentication before a change that could take the account (the email): the password, then a
+ * TOTP or backup code when MFA is on. Attempts count against the per-user confirmation limit.
+ */
+async function confirmIdentity(
+  deps: AuthDeps,
+  user: repo.AuthUserRow,
+  password: string | undefined,
+  mfaCode: string | undefined,
+): Promise<void> {
+  if (password === undefined) {
+    throw errors.validation('Changing the email needs the current password.', [
+      { path: 'current_password', message: 'is required to change the email' },
+    ]);
+  }
+  await confirmPassword(deps, user, password);
+  if (!user.mfa_enabled) return;
+  if (!mfaCode) throw errors.mfaRequired();
+  if (!(await checkSecondFactor(deps, user, mfaCode))) throw errors.invalidMfaCode();
+}
+
+/** Tells the previous address that the account's email changed; never blocks or fails the change. */
+function notifyEmailChanged(deps: AuthDeps, user: { id: string; username: string }, oldEmail: string): void {
+  const mailer = deps.mailer;
+  if (!mailer) return;
+  mailer
+    .send({
+      to: oldEmail,
+      subject: 'The email address of your VoiceChat account was changed',
+      text: [
+        `The email address of the VoiceChat account "${user.username}" was changed; password reset links now go to the new address.`,
+        '',
+        'If it was you, nothing needs doing.',
+        "If it was not you, someone knows your password: contact your server's administrator.",
+      ].join('\n'),
+    })
+    .then(
+      () => deps.logger.info({ user_id: user.id }, 'email change notice sent'),
+      (err: unknown) => deps.logger.error({ err, user_id: user.id }, 'email change notice could not be sent'),
+    );
 }
 
 /** Re-checks the caller's password before a sensitive change; limited per user against guessing. */

@@ -147,3 +147,45 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   }
   return { ...cfg, dataDir, configPath, keyringFile, dialect, sqliteFile } as Config;
 }
+
+/** A setting as `init` resolves it: a plain value, or a `*_FILE` reference to keep as a reference. */
+export type LayeredSetting = { value: string } | { file: string };
+
+/**
+ * Resolves some settings the way `loadConfig` does (config file < environment < flags), without
+ * parsing them and without falling back to defaults (unset = absent), so `voicechat init` honours
+ * `VOICECHAT_*` exactly as `serve` will. A `*_FILE` variable stays a reference (made absolute), so a
+ * secret kept in a file is not copied into the config. `fileValues` are the lines of a config that
+ * is being replaced (`init --force`), if any.
+ */
+export function layeredSettings<K extends SettingKey>(
+  keys: readonly K[],
+  opts: {
+    fileValues?: Record<string, string>;
+    flags?: Partial<Record<K, string | number | undefined>>;
+    env?: Env;
+    cwd?: string;
+  } = {},
+): Partial<Record<K, LayeredSetting>> {
+  const env = opts.env ?? process.env;
+  const cwd = opts.cwd ?? process.cwd();
+  const out: Partial<Record<K, LayeredSetting>> = {};
+  for (const key of keys) {
+    const name = SETTINGS[key].env;
+    const layers: Array<Record<string, string | undefined>> = [opts.fileValues ?? {}, env];
+    for (const layer of layers) {
+      const plain = layer[name];
+      const ref = layer[`${name}_FILE`];
+      if (plain !== undefined && plain !== '') out[key] = { value: plain };
+      else if (ref) out[key] = { file: path.resolve(cwd, ref) };
+    }
+    const flag = opts.flags?.[key];
+    if (flag !== undefined && flag !== '') out[key] = { value: String(flag) };
+  }
+  return out;
+}
+
+/** `VOICECHAT_CONFIG`, when set: where `voicechat init` writes the config if no `--config` is given. */
+export function configPathFromEnvironment(env: Env = process.env): string | undefined {
+  return env.VOICECHAT_CONFIG || undefined;
+}

@@ -114,6 +114,11 @@ export const SETTINGS = {
    * 478 s: the idle timeout (two intervals + one 4 s uWS tick) must stay within uWS's 960 s.
    */
   gatewayHeartbeatMs: { env: 'VOICECHAT_GATEWAY_HEARTBEAT_MS', schema: int(4000, 478000), default: '30000' },
+  /**
+   * How long a user stays shown online after their last gateway connection closes: a reconnect within
+   * it (page reload, network blip, a hop to another node) sends no offline/online pair.
+   */
+  presenceGraceMs: { env: 'VOICECHAT_PRESENCE_GRACE_MS', schema: int(0, 300000), default: '10000' },
   /** Audit rows older than this are pruned by the audit-retention job (a checkpoint keeps --verify passing). */
   auditRetentionDays: { env: 'VOICECHAT_AUDIT_RETENTION_DAYS', schema: int(1, 36500), default: '365' },
   /** How often a node records itself in server_nodes and re-reads the key activation state. */

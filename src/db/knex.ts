@@ -68,9 +68,36 @@ export const sqlitePragmas = (busyTimeoutMs = SQLITE_BUSY_TIMEOUT_MS): string[] 
   'synchronous = FULL',
 ];
 
+/** Prepared statements kept per connection (knex prepares every query anew; most repeat). */
+const STATEMENT_CACHE_SIZE = 256;
+
+/**
+ * knex's better-sqlite3 dialect calls `prepare(sql)` for every query; parsing and planning the same
+ * SQL again was a visible share of the login path's event-loop time. Statements are cached by their
+ * text (bounded, least recently used out). better-sqlite3 runs them synchronously (knex uses only
+ * `all`/`run`), so a cached statement is never busy when reused, and SQLite re-prepares it by itself
+ * after a schema change.
+ */
+function cacheStatements(conn: BetterSqlite3.Database): void {
+  const prepare = conn.prepare.bind(conn);
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  conn.prepare = ((sql: string) => {
+    let statement = cache.get(sql);
+    if (statement) {
+      cache.delete(sql);
+    } else {
+      statement = prepare(sql);
+      if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+    }
+    cache.set(sql, statement);
+    return statement;
+  }) as typeof conn.prepare;
+}
+
 /** Registers what our schema needs on one SQLite connection. */
 export function prepareSqliteConnection(conn: BetterSqlite3.Database, busyTimeoutMs?: number): void {
   for (const pragma of sqlitePragmas(busyTimeoutMs)) conn.pragma(pragma);
+  cacheStatements(conn);
   const regexCache = new Map<string, RegExp>();
   // `X REGEXP Y` calls regexp(Y, X). Deterministic so it may appear in CHECK constraints.
   conn.function('regexp', { deterministic: true }, (pattern: unknown, value: unknown) => {

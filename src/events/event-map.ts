@@ -104,7 +104,13 @@ export interface ReadyWire {
   user: SelfWire;
   session_id: string;
   heartbeat_interval_ms: number;
-  guilds: (GuildWire & { channels: ChannelWire[]; roles: RoleWire[]; members_count: number })[];
+  guilds: (GuildWire & {
+    channels: ChannelWire[];
+    roles: RoleWire[];
+    members_count: number;
+    /** Members shown online/idle/dnd (absent = offline), bounded: see docs/gateway.md. */
+    presences: { user_id: string; status: 'online' | 'idle' | 'dnd' }[];
+  })[];
   dm_channels: (ChannelWire & { recipient_ids: string[] })[];
   voice_states: (VoiceStateWire & { channel_id: string })[];
 }

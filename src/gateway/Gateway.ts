@@ -23,6 +23,7 @@ import { BusConsumer } from './bus-consumer.js';
 import type { Connection, ConnectionHost, Socket, SocketData } from './connection.js';
 import { BACKPRESSURE_CAP, FlowControl } from './flow.js';
 import { coreOpHandlers, OpDispatcher } from './ops.js';
+import { Presence } from './presence.js';
 import { CLOSE, errorReply, eventFrame, parseFrame } from './protocol.js';
 import { sendReady } from './ready.js';
 import { ConnectionRegistry } from './registry.js';
@@ -58,6 +59,7 @@ export class Gateway implements ConnectionHost {
   readonly #revocations: Revocations;
   readonly #subscriptions: Subscriptions;
   readonly #ops: OpDispatcher;
+  readonly #presence: Presence;
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #unsubscribeBus: () => void;
   #seq = 0;
@@ -79,11 +81,13 @@ export class Gateway implements ConnectionHost {
     this.#resumption = new Resumption({ maxEntries: opts.replayMaxEntries, maxBytes: opts.replayMaxBytes });
     this.#revocations = new Revocations(this.#registry, this.#resumption);
     this.#subscriptions = new Subscriptions(ctx.db, this.#registry);
+    this.#presence = new Presence({ ...ctx, graceMs: ctx.config.presenceGraceMs });
     this.#ops = new OpDispatcher(
       {
         ...coreOpHandlers({
           db: ctx.db,
           events: ctx.events,
+          presence: this.#presence,
           resume: (conn, sessionId, seq) =>
             this.#resumption.resume(conn, sessionId, seq, () => this.#sendReady(conn, false)),
         }),
@@ -138,6 +142,7 @@ export class Gateway implements ConnectionHost {
     if (this.#closed) return;
     this.#closed = true;
     this.#unsubscribeBus();
+    this.#presence.close();
     for (const t of this.#timers) clearInterval(t);
     for (const conn of [...this.#registry.all()]) this.end(conn, CLOSE.GOING_AWAY, 'server shutting down');
   }
@@ -166,6 +171,7 @@ export class Gateway implements ConnectionHost {
     this.#registry.add(conn);
     if (this.#revocations.closeIfRaced(conn)) return;
     this.#resumption.opened(conn);
+    this.#presence.opened(conn);
     conn.init = this.#sendReady(conn, true)
       .catch((err) => {
         this.#ctx.logger.error({ err }, 'gateway ready failed');
@@ -180,12 +186,14 @@ export class Gateway implements ConnectionHost {
     if (!conn.markClosed()) return;
     this.#registry.remove(conn);
     this.#resumption.closed(conn, Date.now());
+    this.#presence.closed(conn);
   }
 
   #sendReady(conn: Connection, first: boolean): Promise<void> {
     return sendReady(
       {
         subscriptions: this.#subscriptions,
+        presence: this.#presence,
         host: this,
         heartbeatMs: this.#ctx.config.gatewayHeartbeatMs,
         voiceStates: (channelIds) => this.#ctx.voice.voiceStates(channelIds),

@@ -11,9 +11,11 @@ import { errors, toAppError } from '../errors.js';
 import type { OpHandlers } from '../events/ops.js';
 import { iso, nowMs } from '../ids.js';
 import type { Connection } from './connection.js';
+import type { Presence } from './presence.js';
 import { type ClientOp, type CoreOp, errorReply, okReply } from './protocol.js';
 
 export type GatewayOpDeps = Pick<AppContext, 'db' | 'events'> & {
+  presence: Pick<Presence, 'chose'>;
   /** Replays a closed gateway session onto `conn` (resume.ts). */
   resume(conn: Connection, sessionId: string, seq: number): Promise<{ replayed: number }>;
 };
@@ -42,7 +44,9 @@ export function coreOpHandlers(deps: GatewayOpDeps): OpHandlers<CoreOp, Connecti
         .flush();
       return {};
     },
-    presence: (conn, { status: requested }) => {
+    presence: async (conn, { status: requested }) => {
+      // Remembered cluster-wide: the next `ready` of anyone, and this user's reconnects, show it.
+      await deps.presence.chose(conn.userId, requested);
       const status = requested === 'invisible' ? 'offline' : requested;
       const out = deps.events.outbox();
       for (const guildId of conn.guildIds()) {

@@ -8,6 +8,7 @@ import type { ReadyWire } from '../events/event-map.js';
 import { presentGuild, presentRole } from '../guilds/presenter.js';
 import { presentSelf } from '../users/presenter.js';
 import type { Connection, ConnectionHost } from './connection.js';
+import type { Presence } from './presence.js';
 import { CLOSE, eventFrame } from './protocol.js';
 import type { UserView } from './repo.js';
 import type { Subscriptions } from './subscriptions.js';
@@ -19,6 +20,7 @@ export function readyPayload(
   view: UserView & { user: NonNullable<UserView['user']> },
   heartbeatMs: number,
   voiceStates: ReadyWire['voice_states'] = [],
+  presences: Map<string, ReadyWire['guilds'][number]['presences']> = new Map(),
 ): ReadyWire {
   return {
     user: presentSelf(view.user),
@@ -29,6 +31,7 @@ export function readyPayload(
       channels: g.channels.sort(byPosition).map(presentChannel),
       roles: g.roles.sort(byPosition).map(presentRole),
       members_count: g.membersCount,
+      presences: presences.get(g.guild.id) ?? [],
     })),
     dm_channels: view.dms.map((d) => ({ ...presentChannel(d.channel), recipient_ids: d.recipientIds })),
     voice_states: voiceStates,
@@ -39,6 +42,7 @@ export function readyPayload(
 export async function sendReady(
   deps: {
     subscriptions: Subscriptions;
+    presence: Pick<Presence, 'snapshot'>;
     host: ConnectionHost;
     heartbeatMs: number;
     /** Who is in which of these voice channels (read in the same cork as the subscriptions). */
@@ -54,12 +58,18 @@ export async function sendReady(
     return;
   }
   const user = view.user;
+  const presences = await deps.presence.snapshot(
+    view.guilds.map((g) => ({ id: g.guild.id, membersCount: g.membersCount })),
+  );
+  if (conn.closed) return;
   conn.cork(() => {
     deps.subscriptions.subscribe(conn, view);
     const seq = deps.host.nextSeq();
     if (first) conn.readySeq = seq;
     const voiceChannels = view.guilds.flatMap((g) => g.channels.filter((c) => c.type === 'voice').map((c) => c.id));
     const voiceStates = deps.voiceStates?.(voiceChannels) ?? [];
-    conn.sendFrame(eventFrame('ready', seq, readyPayload(conn, { ...view, user }, deps.heartbeatMs, voiceStates)));
+    conn.sendFrame(
+      eventFrame('ready', seq, readyPayload(conn, { ...view, user }, deps.heartbeatMs, voiceStates, presences)),
+    );
   });
 }

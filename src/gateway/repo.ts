@@ -213,3 +213,57 @@ export async function existingGuildIds(db: Db, guildIds: string[]): Promise<Set<
   const rows = (await db('guilds').whereIn('id', guildIds).select('id')) as { id: string }[];
   return new Set(rows.map((r) => r.id));
 }
+
+/** The guilds a user is a member of (where their presence changes are announced). */
+export async function guildIdsOf(db: Db, userId: string): Promise<string[]> {
+  const rows = (await db('guild_members').where({ user_id: userId }).select('guild_id')) as { guild_id: string }[];
+  return rows.map((r) => r.guild_id);
+}
+
+/**
+ * The first `perGuild` members (by user id, the member list's first page) of each guild, at most
+ * `total` user ids in all: whose presence `ready` reports. Guilds past the total get none. Guilds
+ * that fit whole are read in one query; each larger one reads its first page by the primary key.
+ */
+export async function presenceCandidates(
+  db: Db,
+  guilds: { id: string; membersCount: number }[],
+  perGuild: number,
+  total: number,
+): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  const small: string[] = [];
+  const large: { id: string; take: number }[] = [];
+  let left = total;
+  for (const g of guilds) {
+    const take = Math.min(g.membersCount, perGuild, left);
+    if (take <= 0) break;
+    left -= take;
+    if (take === g.membersCount) small.push(g.id);
+    else large.push({ id: g.id, take });
+  }
+  const [whole, ...pages] = await Promise.all([
+    small.length
+      ? (db('guild_members').whereIn('guild_id', small).select('guild_id', 'user_id') as Promise<
+          { guild_id: string; user_id: string }[]
+        >)
+      : [],
+    ...large.map(
+      (g) =>
+        db('guild_members')
+          .where({ guild_id: g.id })
+          .orderBy('user_id', 'asc')
+          .limit(g.take)
+          .select('user_id') as Promise<{ user_id: string }[]>,
+    ),
+  ]);
+  for (const id of small) out.set(id, []);
+  for (const r of whole) out.get(r.guild_id)?.push(r.user_id);
+  large.forEach((g, i) => {
+    out.set(
+      g.id,
+      (pages[i] ?? []).map((r) => r.user_id),
+    );
+  });
+  return out;
+}

@@ -3,6 +3,12 @@ import type { RoleRow } from '../access/repo.js';
 import type { Queryable as Q } from '../db/knex.js';
 import type { UserRow } from '../users/presenter.js';
 
+/** A page of a per-user list (members, bans): user ids greater than `after`, at most `limit`. */
+export interface UserPage {
+  after?: string | undefined;
+  limit: number;
+}
+
 export type { RoleRow } from '../access/repo.js';
 
 export interface GuildRow {
@@ -89,13 +95,19 @@ export const memberRepo = {
     await q('member_roles').where({ guild_id: guildId, user_id: userId }).delete();
     return q('guild_members').where({ guild_id: guildId, user_id: userId }).delete();
   },
-  list: async (q: Q, guildId: string): Promise<{ member: MemberRow; user: UserRow; roleIds: string[] }[]> => {
-    const rows: MemberUserRow[] = await q('guild_members')
+  /** One page of members by user id (ascending), after the cursor; the (guild_id, user_id) key serves it. */
+  list: async (
+    q: Q,
+    guildId: string,
+    page: UserPage,
+  ): Promise<{ member: MemberRow; user: UserRow; roleIds: string[] }[]> => {
+    const query = q('guild_members')
       .join('users', 'users.id', 'guild_members.user_id')
-      .where('guild_members.guild_id', guildId)
-      .orderBy('guild_members.joined_at', 'desc')
-      .orderBy('guild_members.user_id', 'desc')
-      .limit(1000)
+      .where('guild_members.guild_id', guildId);
+    if (page.after) query.andWhere('guild_members.user_id', '>', page.after);
+    const rows: MemberUserRow[] = await query
+      .orderBy('guild_members.user_id', 'asc')
+      .limit(page.limit)
       .select(
         'guild_members.guild_id',
         'guild_members.user_id',
@@ -105,11 +117,16 @@ export const memberRepo = {
         'users.display_name',
         'users.created_at as user_created_at',
       );
-    const roles: { user_id: string; role_id: string }[] = await q('member_roles')
-      .where({ guild_id: guildId })
-      .select('user_id', 'role_id');
     const byUser = new Map<string, string[]>();
-    for (const r of roles) byUser.set(r.user_id, [...(byUser.get(r.user_id) ?? []), r.role_id]);
+    if (rows.length > 0) {
+      // Only this page's assignments, bounded by the page's first and last user id (same index).
+      const roles: { user_id: string; role_id: string }[] = await q('member_roles')
+        .where({ guild_id: guildId })
+        .andWhere('user_id', '>=', (rows[0] as MemberUserRow).user_id)
+        .andWhere('user_id', '<=', (rows[rows.length - 1] as MemberUserRow).user_id)
+        .select('user_id', 'role_id');
+      for (const r of roles) byUser.set(r.user_id, [...(byUser.get(r.user_id) ?? []), r.role_id]);
+    }
     return rows.map((r) => ({
       member: { guild_id: r.guild_id, user_id: r.user_id, nickname: r.nickname, joined_at: r.joined_at },
       user: { id: r.user_id, username: r.username, display_name: r.display_name, created_at: r.user_created_at },
@@ -156,13 +173,13 @@ export const banRepo = {
   },
   delete: (q: Q, guildId: string, userId: string): Promise<number> =>
     q('bans').where({ guild_id: guildId, user_id: userId }).delete(),
-  list: (q: Q, guildId: string): Promise<BanUserRow[]> =>
-    q('bans')
-      .join('users', 'users.id', 'bans.user_id')
-      .where('bans.guild_id', guildId)
-      .orderBy('bans.created_at', 'desc')
-      .orderBy('bans.user_id', 'desc')
-      .limit(1000)
+  /** One page of bans by user id (ascending), after the cursor. */
+  list: (q: Q, guildId: string, page: UserPage): Promise<BanUserRow[]> => {
+    const query = q('bans').join('users', 'users.id', 'bans.user_id').where('bans.guild_id', guildId);
+    if (page.after) query.andWhere('bans.user_id', '>', page.after);
+    return query
+      .orderBy('bans.user_id', 'asc')
+      .limit(page.limit)
       .select(
         'bans.user_id',
         'bans.reason',
@@ -171,7 +188,8 @@ export const banRepo = {
         'users.username',
         'users.display_name',
         'users.created_at as user_created_at',
-      ),
+      );
+  },
 };
 
 export const inviteRepo = {

@@ -45,9 +45,28 @@ export const pageQuery = z.object({
   limit: queryInt(1, 100).default(50),
 });
 
+/** The most members or bans one page carries (also the default page size). */
+export const USER_PAGE_MAX = 1000;
+
+/**
+ * Member and ban lists: ordered by user id, `after` = the last user id of the previous page, `limit`
+ * 1–1000 (default 1000) written in plain decimal.
+ */
+export const userPageQuery = z.object({
+  after: z.string().regex(ID, 'must be a user id').optional(),
+  limit: z
+    .string()
+    .regex(/^\d{1,7}$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(USER_PAGE_MAX))
+    .optional()
+    .transform((n) => n ?? USER_PAGE_MAX),
+});
+
 export type GuildCreate = z.output<typeof guildCreate>;
 export type GuildUpdate = z.output<typeof guildUpdate>;
 export type RoleCreate = z.output<typeof roleCreate>;
 export type RoleUpdate = z.output<typeof roleUpdate>;
 export type InviteCreate = z.output<typeof inviteCreate>;
 export type PageQuery = z.output<typeof pageQuery>;
+export type UserPageQuery = z.output<typeof userPageQuery>;

@@ -41,7 +41,15 @@ import {
   presentRole,
 } from './presenter.js';
 import { auditRepo, banRepo, guildRepo, inviteRepo, memberRepo, type RoleRow, roleRepo } from './repo.js';
-import type { GuildCreate, GuildUpdate, InviteCreate, PageQuery, RoleCreate, RoleUpdate } from './schema.js';
+import type {
+  GuildCreate,
+  GuildUpdate,
+  InviteCreate,
+  PageQuery,
+  RoleCreate,
+  RoleUpdate,
+  UserPageQuery,
+} from './schema.js';
 
 export interface GuildDeps {
   db: Db;
@@ -145,9 +153,9 @@ export async function leaveGuild(ctx: Ctx, actor: Actor, guildId: string): Promi
 
 // ---------------------------------------------------------------- members, kicks, bans
 
-export async function listMembers(ctx: Ctx, actor: Actor, guildId: string) {
+export async function listMembers(ctx: Ctx, actor: Actor, guildId: string, page: UserPageQuery) {
   await memberOr404(ctx.db, guildId, actor.userId);
-  return (await memberRepo.list(ctx.db, guildId)).map((m) => presentMember(m.member, m.user, m.roleIds));
+  return (await memberRepo.list(ctx.db, guildId, page)).map((m) => presentMember(m.member, m.user, m.roleIds));
 }
 
 export async function kickMember(ctx: Ctx, actor: Actor, guildId: string, userId: string): Promise<void> {
@@ -168,10 +176,10 @@ export async function kickMember(ctx: Ctx, actor: Actor, guildId: string, userId
   await rotateGuildMegolmSessions(ctx, guildId);
 }
 
-export async function listBans(ctx: Ctx, actor: Actor, guildId: string) {
+export async function listBans(ctx: Ctx, actor: Actor, guildId: string, page: UserPageQuery) {
   const me = await memberOr404(ctx.db, guildId, actor.userId);
   requirePermission(me, P.BAN_MEMBERS);
-  return (await banRepo.list(ctx.db, guildId)).map(presentBan);
+  return (await banRepo.list(ctx.db, guildId, page)).map(presentBan);
 }
 
 export async function banMember(

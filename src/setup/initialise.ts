@@ -22,9 +22,12 @@ export interface InitialiseOptions {
   configPath?: string | undefined;
   /** Empty or undefined = SQLite in the data dir; `postgres://…` = Postgres. */
   databaseUrl?: string | undefined;
+  /** Absolute path of a file holding the database URL (`VOICECHAT_DATABASE_URL_FILE`), written as that reference. */
+  databaseUrlFile?: string | undefined;
   publicUrl?: string | undefined;
-  port?: number | undefined;
-  rtcPort?: number | undefined;
+  /** Numbers, or raw strings from the environment (validated with everything else before writing). */
+  port?: number | string | undefined;
+  rtcPort?: number | string | undefined;
   registration?: Registration | undefined;
   /** The first administrator; omitted = none yet (created later with `voicechat users create`). */
   admin?: { username: string; password: string } | undefined;
@@ -117,6 +120,7 @@ export async function initialise(opts: InitialiseOptions): Promise<InitialiseRes
 
   const values: Record<string, string> = { VOICECHAT_DATA_DIR: dataDir };
   if (opts.databaseUrl) values.VOICECHAT_DATABASE_URL = opts.databaseUrl;
+  else if (opts.databaseUrlFile) values.VOICECHAT_DATABASE_URL_FILE = opts.databaseUrlFile;
   if (opts.publicUrl) values.VOICECHAT_PUBLIC_URL = opts.publicUrl;
   if (opts.port !== undefined) values.VOICECHAT_PORT = String(opts.port);
   if (opts.rtcPort !== undefined) values.VOICECHAT_RTC_PORT = String(opts.rtcPort);

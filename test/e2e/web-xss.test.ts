@@ -92,7 +92,9 @@ describe('web client: user text is rendered as text', { timeout: 60_000 }, () =>
     // Messages: the exact text, as text.
     const contents = await messageRows(page).locator('.content').allTextContents();
     for (const m of messages) expect(contents).toContain(m);
-    // Names: guild, channel, channel topic, role, display names, filename.
+    // Names: guild, channel, channel topic, role, display names, filename. The member list loads on
+    // its own request after the messages: wait for both members.
+    await page.getByRole('complementary', { name: 'Members' }).locator('button.member').nth(1).waitFor();
     const body = (await page.locator('body').textContent()) ?? '';
     for (const text of [`${SCRIPT} guild`, IMG, JS_LINK, `${IMG}${RTL}`, `${RTL}${SCRIPT}`.slice(0, 64), `${IMG}.png`])
       expect(body).toContain(text);

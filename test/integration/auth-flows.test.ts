@@ -51,7 +51,7 @@ describe('accounts over HTTP', () => {
 
     const patched = await api(server, 'PATCH', '/auth/me', {
       ...bearer(li.body.access_token),
-      body: { display_name: 'Renamed', email: null },
+      body: { display_name: 'Renamed', email: null, current_password: PASSWORD },
     });
     expect(patched.status).toBe(200);
     expect(patched.body).toMatchObject({ display_name: 'Renamed', email: null });

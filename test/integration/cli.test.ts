@@ -9,7 +9,8 @@ import MigrateStatus from '../../commands/migrate/status.js';
 import MigrateUp from '../../commands/migrate/up.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createDb, dbOptionsOf } from '../../src/db/knex.js';
-import { runCommand, spawnCli } from '../support/cli.js';
+import { migrationStatus } from '../../src/db/migrator.js';
+import { ROOT, runCommand, spawnCli } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase, tempDir } from '../support/db.js';
 
 const ADMIN_PASSWORD = 'Correct-Horse-Battery-9';
@@ -195,5 +196,84 @@ describe('CLI', () => {
     expect(refused.exit).toBe(4);
     expect(refused.stderr.trim().split('\n')).toHaveLength(1);
     expect(refused.stderr).not.toMatch(/\s+at /);
+  });
+});
+
+describe('init honours the environment (defaults < file < env < flags)', () => {
+  let dir: string;
+  let database: TestDatabase;
+  let databaseUrl: string;
+
+  beforeAll(async () => {
+    dir = tempDir('vc-cli-env-');
+    database = await createTestDatabase({ migrate: false });
+    // SQLite: a file URL somewhere else than the data directory, so "ignored" cannot pass by accident.
+    databaseUrl =
+      database.dialect === 'pg' ? database.databaseUrl : `file://${path.join(database.dir, 'elsewhere.db')}`;
+  });
+
+  afterAll(async () => {
+    await database?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('init --yes migrates the database VOICECHAT_DATABASE_URL names, flags beat env, and the hint is runnable', async () => {
+    const configPath = path.join(dir, 'etc', 'voicechat.env');
+    const res = await spawnCli(['init', '--yes', '--config', configPath, '--registration', 'open'], {
+      cwd: ROOT,
+      env: {
+        VOICECHAT_DATABASE_URL: databaseUrl,
+        VOICECHAT_DATA_DIR: path.join(dir, 'data'),
+        VOICECHAT_PORT: '9555',
+        VOICECHAT_REGISTRATION: 'closed',
+      },
+    });
+    expect(res.exit, res.stderr).toBe(0);
+    const config = loadConfig({ configPath, env: {} });
+    expect(config.dialect).toBe(database.dialect);
+    expect(config.dataDir).toBe(path.join(dir, 'data'));
+    expect(config.port).toBe(9555);
+    expect(config.registration).toBe('open');
+    if (database.dialect === 'sqlite') expect(config.sqliteFile).toBe(path.join(database.dir, 'elsewhere.db'));
+    // The database the environment named is migrated: `serve` with that config has nothing pending.
+    const db = createDb(dbOptionsOf(config));
+    try {
+      const status = await migrationStatus(db);
+      expect(status.pending).toEqual([]);
+      expect(status.completed.length).toBeGreaterThan(0);
+    } finally {
+      await db.destroy();
+    }
+    expect(existsSync(path.join(dir, 'data', 'voicechat.db'))).toBe(false);
+    // From a checkout, `voicechat` is not on PATH: the hint says npx.
+    expect(res.stdout).toContain(`Start the server with: npx voicechat serve --config ${configPath}\n`);
+    expect(res.stdout).not.toContain(databaseUrl);
+  });
+
+  it("--force keeps the replaced file's settings under env; a *_FILE secret stays a reference; hint outside a checkout", async () => {
+    const configPath = path.join(dir, 'etc', 'voicechat.env');
+    const urlFile = path.join(dir, 'database-url');
+    writeFileSync(urlFile, `${databaseUrl}\n`, { mode: 0o600 });
+    const elsewhere = tempDir('vc-cli-cwd-');
+    try {
+      const res = await spawnCli(['init', '--yes', '--force', '--config', configPath], {
+        cwd: elsewhere,
+        env: { VOICECHAT_DATABASE_URL_FILE: urlFile, VOICECHAT_RTC_PORT: '41000' },
+      });
+      expect(res.exit, res.stderr).toBe(0);
+      const text = readFileSync(configPath, 'utf8');
+      expect(text).toContain(`VOICECHAT_DATABASE_URL_FILE=${urlFile}`);
+      expect(text).not.toContain(databaseUrl);
+      const config = loadConfig({ configPath, env: {} });
+      expect(config.databaseUrl).toBe(databaseUrl);
+      expect(config.port).toBe(9555); // from the replaced file
+      expect(config.registration).toBe('open'); // from the replaced file
+      expect(config.rtcPort).toBe(41000); // from the environment
+      expect(res.stdout).toContain(
+        `Start the server with: node ${path.join(ROOT, 'bin', 'run.js')} serve --config ${configPath}\n`,
+      );
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
   });
 });

@@ -14,6 +14,7 @@ import { type GuildRows, removeMember, seedGuildRows } from '../support/guilds.j
 import { type NodeProcess, startNodeProcess } from '../support/nodes.js';
 import { GatewayClient } from '../support/ws.js';
 
+const PRESENCE_GRACE_MS = 500;
 const REDIS_URL = process.env.VOICECHAT_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 describe('gateway on two nodes', () => {
@@ -62,6 +63,7 @@ describe('gateway on two nodes', () => {
       REDIS_URL,
       // Our own keys and bus channel on a Redis other test runs may share.
       VOICECHAT_REDIS_PREFIX: `vct${Math.random().toString(36).slice(2, 10)}`,
+      VOICECHAT_PRESENCE_GRACE_MS: String(PRESENCE_GRACE_MS),
     };
     [a, b] = await Promise.all([startNodeProcess(env), startNodeProcess(env)]);
   }, 60_000);
@@ -129,5 +131,44 @@ describe('gateway on two nodes', () => {
     a.publish({ kind: 'sessions_revoked', userId: kicked.id, sessionIds: 'all' });
     await onB.client.event('session_revoked');
     expect((await onB.client.closed).code).toBe(4001);
+  });
+
+  it('keeps a user with sockets on both nodes online until the last one, on either node, closes', async () => {
+    const owner = await user();
+    const roamer = await user();
+    const watcher = await user();
+    const guild = await seedGuildRows(database.db, owner.id, [roamer.id, watcher.id]);
+    const { client: watching } = await GatewayClient.ready(a.wsUrl, watcher.token);
+    const statuses = () =>
+      watching
+        .events('presence_update')
+        .filter((f) => f.data.user_id === roamer.id && f.data.guild_id === guild.guildId)
+        .map((f) => f.data.status);
+    const onA = (await GatewayClient.ready(a.wsUrl, roamer.token)).client;
+    await watching.event('presence_update', (d) => d.user_id === roamer.id && d.status === 'online');
+    // A second socket on the other node: already online, nothing announced.
+    const onB = (await GatewayClient.ready(b.wsUrl, roamer.token)).client;
+    expect((await onB.request('presence', { status: 'dnd' })).ok).toBe(true);
+    await watching.event('presence_update', (d) => d.user_id === roamer.id && d.status === 'dnd');
+    // The node-A socket closes: node B still holds the user, so no offline after the grace.
+    onA.close();
+    await new Promise((r) => setTimeout(r, PRESENCE_GRACE_MS + 500));
+    // A barrier through the bus: a later announcement from node B arrives after anything node A sent.
+    const other = await user();
+    await database.db('guild_members').insert({ guild_id: guild.guildId, user_id: other.id, joined_at: nowMs() });
+    const otherSocket = (await GatewayClient.ready(b.wsUrl, other.token)).client;
+    await watching.event('presence_update', (d) => d.user_id === other.id && d.status === 'online');
+    expect(statuses()).toEqual(['online', 'dnd']);
+    // A third party connecting to node A sees the status chosen on node B in its ready.
+    const late = await user();
+    await database.db('guild_members').insert({ guild_id: guild.guildId, user_id: late.id, joined_at: nowMs() });
+    const { client: lateSocket, ready } = await GatewayClient.ready(a.wsUrl, late.token);
+    const snapshot = ready.data.guilds.find((x: { id: string }) => x.id === guild.guildId).presences;
+    expect(snapshot).toContainEqual({ user_id: roamer.id, status: 'dnd' });
+    // The last socket (on node B) closes: offline, once.
+    onB.close();
+    await watching.event('presence_update', (d) => d.user_id === roamer.id && d.status === 'offline', 5000);
+    expect(statuses()).toEqual(['online', 'dnd', 'offline']);
+    for (const c of [watching, otherSocket, lateSocket]) c.close();
   });
 });

@@ -201,7 +201,8 @@ describe('voicechat serve (real process)', () => {
       expect(statSync(path.join(cwd, 'data', 'keys.json')).mode & 0o777).toBe(0o600);
       expect(existsSync(path.join(cwd, 'data', 'voicechat.db'))).toBe(true);
       expect(p.stderr()).toMatch(/First run: initialised .*data/);
-      expect(p.stderr()).toMatch(/voicechat users create/);
+      // Runnable as printed: outside a checkout, with no `voicechat` on PATH, through node and the bin script.
+      expect(p.stderr()).toMatch(/Create the first admin with: +node \S+\/bin\/run\.js users create admin --admin\n/);
       expect(await p.stop()).toBe(0);
       collect(p);
 

@@ -32,7 +32,7 @@ export function guildRoutes(router: Router, ctx: AppContext): void {
   });
 
   router.get('/api/guilds/:id/members', auth, async (req: Request, res: Response) => {
-    res.json(await guilds.listMembers(ctx, actorOf(req), p(req, 'id')));
+    res.json(await guilds.listMembers(ctx, actorOf(req), p(req, 'id'), parse(schema.userPageQuery, req.query)));
   });
   router.delete('/api/guilds/:id/members/:user_id', auth, async (req: Request, res: Response) => {
     await guilds.kickMember(ctx, actorOf(req), p(req, 'id'), p(req, 'user_id'));
@@ -48,7 +48,7 @@ export function guildRoutes(router: Router, ctx: AppContext): void {
   });
 
   router.get('/api/guilds/:id/bans', auth, async (req: Request, res: Response) => {
-    res.json(await guilds.listBans(ctx, actorOf(req), p(req, 'id')));
+    res.json(await guilds.listBans(ctx, actorOf(req), p(req, 'id'), parse(schema.userPageQuery, req.query)));
   });
   router.put('/api/guilds/:id/bans/:user_id', auth, async (req: Request, res: Response) => {
     const body = parse(schema.banBody, req.body);

@@ -104,6 +104,8 @@ export interface ReadyGuild extends Guild {
   channels: Channel[];
   roles: Role[];
   members_count: number;
+  /** Members shown online/idle/dnd when `ready` was sent (absent = offline); the first 1,000 per guild. */
+  presences?: { user_id: string; status: string }[];
 }
 
 export interface VoiceState {

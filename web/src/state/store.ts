@@ -69,6 +69,10 @@ function applyReady(ready: Ready, reconnected: boolean): void {
     };
   }
   guilds.value = next;
+  // The snapshot replaces what we knew (a reconnect may have missed offline updates); events follow.
+  const seen: Record<string, string> = {};
+  for (const g of ready.guilds) for (const p of g.presences ?? []) seen[p.user_id] = p.status;
+  presence.value = seen;
   voiceStates.value = ready.voice_states ?? [];
   readyOnce.value = true;
   void gateway.send('presence', { status: 'online' }).catch(() => {});
@@ -153,9 +157,26 @@ export async function refreshGuild(guildId: string): Promise<void> {
   await loadMembers(guildId);
 }
 
+/** Member pages the client loads at most (1,000 each): the member list shows up to 10,000. */
+const MEMBER_PAGES_MAX = 10;
+
+/** Loads a guild's members page by page (the server pages by user id, 1,000 at a time). */
 export async function loadMembers(guildId: string): Promise<void> {
-  const members = await api<Member[]>('GET', `/api/guilds/${guildId}/members`);
-  patchGuild(guildId, (g) => ({ ...g, members, membersCount: members.length }));
+  const members: Member[] = [];
+  let complete = false;
+  for (let page = 0; page < MEMBER_PAGES_MAX; page++) {
+    const after = members.at(-1)?.user.id;
+    const batch = await api<Member[]>(
+      'GET',
+      `/api/guilds/${guildId}/members?limit=1000${after ? `&after=${encodeURIComponent(after)}` : ''}`,
+    );
+    members.push(...batch);
+    if (batch.length < 1000) {
+      complete = true;
+      break;
+    }
+  }
+  patchGuild(guildId, (g) => ({ ...g, members, membersCount: complete ? members.length : g.membersCount }));
 }
 
 /** Every user we know of (members of loaded guilds, and ourselves). */
