@@ -13,6 +13,7 @@ import type { Config } from './config/index.js';
 import type { Keyring } from './crypto/keyring.js';
 import type { DummyPassword } from './crypto/passwords.js';
 import type { Db, Dialect } from './db/knex.js';
+import type { KeyClaimer } from './e2ee/claim-batcher.js';
 import type { EventHub } from './events/hub.js';
 import type { Logger } from './logger.js';
 import type { MessageInserter } from './messages/repo.js';
@@ -42,6 +43,8 @@ export interface AppContext {
   auditedWriter: AuditedWriter;
   /** SMTP for password-reset mail, when configured. */
   mailer: Mailer | undefined;
+  /** One-time key claims (group commit on SQLite). */
+  keyClaims: KeyClaimer;
   /** Who holds a gateway connection, cluster-wide, and the status each user chose. */
   presence: PresenceStore;
   /** Voice rooms on the mediasoup worker pool (started by `start()`; may be unavailable). */

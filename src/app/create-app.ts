@@ -15,6 +15,7 @@ import { type Keyring, loadKeyring } from '../crypto/keyring.js';
 import { DummyPassword } from '../crypto/passwords.js';
 import { createDb, type Db, dbOptionsOf, dialectOf } from '../db/knex.js';
 import { migrationStatus } from '../db/migrator.js';
+import { createKeyClaimer } from '../e2ee/claim-batcher.js';
 import { ConfigError } from '../errors.js';
 import { type EventBus, LocalEventBus } from '../events/bus.js';
 import { EventHub } from '../events/hub.js';
@@ -22,6 +23,7 @@ import { Gateway } from '../gateway/Gateway.js';
 import { createHttpApp, type RouteModule } from '../http/app.js';
 import { authRoutes } from '../http/routes/auth.js';
 import { channelRoutes } from '../http/routes/channels.js';
+import { e2eeRoutes } from '../http/routes/e2ee.js';
 import { guildRoutes } from '../http/routes/guilds.js';
 import { messageRoutes } from '../http/routes/messages.js';
 import { uploadRoutes } from '../http/routes/uploads.js';
@@ -62,7 +64,15 @@ export interface VoiceChatApp {
   reloadKeys(): Promise<boolean>;
 }
 
-const routeModules: RouteModule[] = [authRoutes, guildRoutes, channelRoutes, messageRoutes, uploadRoutes, voiceRoutes];
+const routeModules: RouteModule[] = [
+  authRoutes,
+  guildRoutes,
+  channelRoutes,
+  messageRoutes,
+  uploadRoutes,
+  voiceRoutes,
+  e2eeRoutes,
+];
 
 /** Refuses to start when keys are missing/invalid or migrations are pending. */
 export async function createApp(config: Config, opts: CreateAppOptions = {}): Promise<VoiceChatApp> {
@@ -147,6 +157,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     auditedWriter: createAuditedWriter(db, dbOptions),
     dummyPassword,
     mailer: createMailer(config),
+    keyClaims: createKeyClaimer(db, dbOptions),
     voice: VoiceService.create({ config, logger }),
     // With Redis, every node sees which users the others hold (a user may have sockets on several).
     presence: redis
@@ -224,6 +235,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
         await voiceSignalling.detach();
         await keySync.close();
         await ctx.messageWriter.close();
+        await ctx.keyClaims.close();
         await ctx.auditedWriter.close();
         ctx.channelAccess.close();
         ctx.sessions.close();

@@ -16,6 +16,11 @@ export const isJsonType = (type: string | undefined): boolean => {
   return bare === 'application/json';
 };
 
+const bodySizes = new WeakMap<Request, number>();
+
+/** The size in bytes of the JSON body read for `req` (0 when none), for routes with a tighter limit. */
+export const jsonBodySize = (req: Request): number => bodySizes.get(req) ?? 0;
+
 /**
  * `rawBody(req)` marks routes whose body is a raw stream (uploads): never read here whatever its
  * Content-Type, so the route can refuse a JSON-typed upload with its documented 415 instead of this
@@ -54,6 +59,7 @@ export function jsonBody(limitBytes: number, rawBody: (req: Request) => boolean 
     req.on('error', (err) => finish(err));
     req.on('end', () => {
       if (settled) return;
+      bodySizes.set(req, size);
       const text = Buffer.concat(chunks, size).toString('utf8');
       if (text.length === 0) {
         req.body = {};
