@@ -74,6 +74,13 @@ export const errors = {
     }),
   /** No mediasoup worker (or voice turned off): text chat works, voice does not. */
   voiceUnavailable: () => new AppError('VOICE_UNAVAILABLE', 503, 'Voice is not available on this server right now.'),
+  /** voice_join into a channel with `e2ee_voice` on, without declaring `"e2ee": true` (issue 15). */
+  e2eeRequired: () =>
+    new AppError(
+      'E2EE_REQUIRED',
+      403,
+      'This voice channel requires end-to-end encrypted voice; join with "e2ee": true from a client that encrypts.',
+    ),
   internal: () => new AppError('INTERNAL', 500, 'An internal error occurred.'),
   // Gateway frames (DESIGN.md §7): answered in an error reply; ten of them close the socket (4002).
   invalidJson: () => new AppError('INVALID_JSON', 400, 'The frame is not valid JSON.'),

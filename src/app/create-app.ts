@@ -34,6 +34,7 @@ import { createMetrics } from '../metrics.js';
 import { listen } from '../net/uws.js';
 import { RateLimits } from '../ratelimit/index.js';
 import { registerVoiceMetrics } from '../voice/metrics.js';
+import { attachVoiceSignalling } from '../voice/signalling.js';
 import { VoiceService } from '../voice/VoiceService.js';
 
 export interface CreateAppOptions {
@@ -135,6 +136,8 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     voice: VoiceService.create({ config, logger }),
   };
   registerVoiceMetrics(ctx.metrics.registry, ctx.voice);
+  // voice_* events, leave audits and removal on access loss (before the gateway: nothing is missed).
+  const voiceSignalling = attachVoiceSignalling(ctx);
   // Key activation state from the database (rotation), applied before anything is served.
   const keySync = await NodeKeySync.start({
     db,
@@ -186,6 +189,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
         gateway.close();
         // After the sockets (nobody can join any more), before the database.
         ctx.voice.close();
+        await voiceSignalling.detach();
         await keySync.close();
         await ctx.messageWriter.close();
         ctx.channelAccess.close();

@@ -18,6 +18,8 @@ export interface ClientConnection {
   readonly userId: string;
   /** The auth session (JWT `sid`) the socket was opened with. */
   readonly authSessionId: string;
+  /** The client's address as the upgrade saw it (for audit rows). */
+  readonly ip?: string | undefined;
   readonly closed: boolean;
   /** Sends one event to this connection only (numbered from the node's event sequence). */
   send<K extends EventName>(type: K, data: EventMap[K]): void;

@@ -91,6 +91,13 @@ export interface VoiceStateWire {
   server_muted: boolean;
 }
 
+/**
+ * Why someone left voice: `left` (voice_leave), `moved` (joined another channel), `disconnected`
+ * (their socket closed), `removed` (kicked, banned, permission lost, channel deleted), `worker-died`
+ * (the media worker crashed: rejoin), `shutdown` (the server is stopping).
+ */
+export type VoiceLeaveReasonWire = 'left' | 'moved' | 'disconnected' | 'removed' | 'worker-died' | 'shutdown';
+
 export interface ReadyWire {
   user: SelfWire;
   session_id: string;
@@ -136,10 +143,12 @@ export interface EventMap {
     type: number;
     ciphertext: string;
   };
-  // voice (DESIGN.md §8); the Voice feature adds voice_user_joined, voice_user_left and
-  // voice_producer_closed with the payloads it settles on.
-  voice_state_update: VoiceStateWire;
-  voice_new_producer: { user_id: string; producer_id: string };
+  // voice (DESIGN.md §8), on the voice channel's topic; every payload also names its channel_id.
+  voice_user_joined: VoiceStateWire & { channel_id: string };
+  voice_user_left: { channel_id: string; user_id: string; reason: VoiceLeaveReasonWire };
+  voice_state_update: VoiceStateWire & { channel_id: string };
+  voice_new_producer: { channel_id: string; user_id: string; producer_id: string };
+  voice_producer_closed: { channel_id: string; user_id: string; producer_id: string };
 }
 
 export type EventName = keyof EventMap;

@@ -18,6 +18,7 @@ import { errors } from '../errors.js';
 import type { DispatchMessage } from '../events/bus.js';
 import type { ClientConnection } from '../events/connection.js';
 import { type ExpressApp, type TemplatedApp, uWS, uwsAppOf } from '../net/uws.js';
+import { voiceOpHandlers } from '../voice/ops.js';
 import { BusConsumer } from './bus-consumer.js';
 import type { Connection, ConnectionHost, Socket, SocketData } from './connection.js';
 import { BACKPRESSURE_CAP, FlowControl } from './flow.js';
@@ -86,7 +87,7 @@ export class Gateway implements ConnectionHost {
           resume: (conn, sessionId, seq) =>
             this.#resumption.resume(conn, sessionId, seq, () => this.#sendReady(conn, false)),
         }),
-        // Feature modules' handlers go here, e.g. `...voiceOpHandlers(ctx)`.
+        ...voiceOpHandlers(ctx),
       },
       ctx.logger,
     );
@@ -183,7 +184,12 @@ export class Gateway implements ConnectionHost {
 
   #sendReady(conn: Connection, first: boolean): Promise<void> {
     return sendReady(
-      { subscriptions: this.#subscriptions, host: this, heartbeatMs: this.#ctx.config.gatewayHeartbeatMs },
+      {
+        subscriptions: this.#subscriptions,
+        host: this,
+        heartbeatMs: this.#ctx.config.gatewayHeartbeatMs,
+        voiceStates: (channelIds) => this.#ctx.voice.voiceStates(channelIds),
+      },
       conn,
       first,
     );

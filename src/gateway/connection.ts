@@ -33,6 +33,7 @@ export interface ConnectionHost {
 export class Connection implements ClientConnection {
   readonly userId: string;
   readonly authSessionId: string;
+  readonly ip: string | undefined;
   /** The gateway session id (for `resume`). */
   readonly gatewaySessionId: string;
   /** When its token and session were checked (a revocation after that, before open, closes it). */
@@ -53,11 +54,12 @@ export class Connection implements ClientConnection {
 
   constructor(
     host: ConnectionHost,
-    who: { userId: string; authSessionId: string; gatewaySessionId: string; authAt: number },
+    who: { userId: string; authSessionId: string; gatewaySessionId: string; authAt: number; ip?: string },
   ) {
     this.#host = host;
     this.userId = who.userId;
     this.authSessionId = who.authSessionId;
+    this.ip = who.ip;
     this.gatewaySessionId = who.gatewaySessionId;
     this.authAt = who.authAt;
     this.opsWindowStart = who.authAt;

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { type AppError, errors } from '../errors.js';
 import { noData, op, opId } from '../events/ops.js';
+import { VOICE_OP_SCHEMAS } from '../voice/schema.js';
 
 export const PRESENCE_STATUSES = ['online', 'idle', 'dnd', 'invisible'] as const;
 
@@ -29,7 +30,7 @@ export const CORE_OP_SCHEMAS = [
 ] as const;
 
 /** Every client op: the core ops, then each feature's (e.g. `...VOICE_OP_SCHEMAS`). */
-export const OP_SCHEMAS = [...CORE_OP_SCHEMAS] as const;
+export const OP_SCHEMAS = [...CORE_OP_SCHEMAS, ...VOICE_OP_SCHEMAS] as const;
 
 export const ClientOp = z.discriminatedUnion('type', OP_SCHEMAS);
 export type ClientOp = z.infer<typeof ClientOp>;

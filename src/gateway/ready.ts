@@ -18,6 +18,7 @@ export function readyPayload(
   conn: Connection,
   view: UserView & { user: NonNullable<UserView['user']> },
   heartbeatMs: number,
+  voiceStates: ReadyWire['voice_states'] = [],
 ): ReadyWire {
   return {
     user: presentSelf(view.user),
@@ -30,13 +31,19 @@ export function readyPayload(
       members_count: g.membersCount,
     })),
     dm_channels: view.dms.map((d) => ({ ...presentChannel(d.channel), recipient_ids: d.recipientIds })),
-    voice_states: [],
+    voice_states: voiceStates,
   };
 }
 
 /** Loads the user's view, subscribes the socket to exactly it, then sends `ready`. */
 export async function sendReady(
-  deps: { subscriptions: Subscriptions; host: ConnectionHost; heartbeatMs: number },
+  deps: {
+    subscriptions: Subscriptions;
+    host: ConnectionHost;
+    heartbeatMs: number;
+    /** Who is in which of these voice channels (read in the same cork as the subscriptions). */
+    voiceStates?: (channelIds: string[]) => ReadyWire['voice_states'];
+  },
   conn: Connection,
   first: boolean,
 ): Promise<void> {
@@ -51,6 +58,8 @@ export async function sendReady(
     deps.subscriptions.subscribe(conn, view);
     const seq = deps.host.nextSeq();
     if (first) conn.readySeq = seq;
-    conn.sendFrame(eventFrame('ready', seq, readyPayload(conn, { ...view, user }, deps.heartbeatMs)));
+    const voiceChannels = view.guilds.flatMap((g) => g.channels.filter((c) => c.type === 'voice').map((c) => c.id));
+    const voiceStates = deps.voiceStates?.(voiceChannels) ?? [];
+    conn.sendFrame(eventFrame('ready', seq, readyPayload(conn, { ...view, user }, deps.heartbeatMs, voiceStates)));
   });
 }

@@ -158,6 +158,7 @@ export function upgradeHandler(deps: UpgradeDeps) {
           authSessionId: auth.sessionId,
           gatewaySessionId: randomToken(16),
           authAt,
+          ip,
         });
       } catch (e) {
         if (aborted) return;

@@ -14,7 +14,7 @@ import { errors } from '../errors.js';
 export type TransportDirection = 'send' | 'recv';
 
 /** Why a peer left its room (the signalling layer turns every one into voice_user_left). */
-export type LeaveReason = 'left' | 'moved' | 'removed' | 'worker-died' | 'shutdown';
+export type LeaveReason = 'left' | 'moved' | 'disconnected' | 'removed' | 'worker-died' | 'shutdown';
 
 export interface VoiceState {
   user_id: string;
@@ -47,6 +47,8 @@ export interface PeerOptions {
   maxTransportsPerDirection?: number;
   /** Producers per peer. */
   maxProducers?: number;
+  /** Starts server-muted (a server mute outlives leaving and rejoining). */
+  serverMuted?: boolean;
 }
 
 export interface PeerEvents {
@@ -93,6 +95,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.#kinds = opts.kinds;
     this.#maxTransports = opts.maxTransportsPerDirection ?? 2;
     this.#maxProducers = opts.maxProducers ?? 2;
+    this.#serverMuted = opts.serverMuted ?? false;
   }
 
   get closed(): boolean {
@@ -235,6 +238,13 @@ export class Peer extends EventEmitter<PeerEvents> {
       ),
     );
     this.emit('state-changed', this.state);
+  }
+
+  /** Closes this peer's producers (it lost the right to speak); its transports stay. */
+  closeProducers(): number {
+    const producers = [...this.#producers.values()];
+    for (const p of producers) p.close();
+    return producers.length;
   }
 
   /** Closes every transport (and so every producer and consumer). Idempotent. */

@@ -81,10 +81,16 @@ export class Room extends EventEmitter<RoomEvents> {
   }
 
   /** Adds a peer for the user. The caller has made sure the user is in no other room. */
-  addPeer(userId: string): Peer {
+  addPeer(userId: string, opts: { serverMuted?: boolean } = {}): Peer {
     if (this.#closed) throw errors.conflict('This voice channel just closed; join again.');
     if (this.#peers.has(userId)) throw errors.conflict('Already in this voice channel.');
-    const peer = Peer.create({ userId, router: this.#router, webRtcServer: this.#webRtcServer, kinds: this.#kinds });
+    const peer = Peer.create({
+      userId,
+      router: this.#router,
+      webRtcServer: this.#webRtcServer,
+      kinds: this.#kinds,
+      serverMuted: opts.serverMuted ?? false,
+    });
     this.#peers.set(userId, peer);
     peer.on('producer-closed', ({ producerId }) => this.emit('producer-closed', { userId, producerId }));
     peer.on('state-changed', (state) => this.emit('state-changed', state));

@@ -66,6 +66,30 @@ export interface VoiceServiceOptions {
 interface Membership {
   room: Room;
   peer: Peer;
+  /** Who holds this voice session (the signalling layer's per-connection object); ops from others are NOT_FOUND. */
+  owner: object | undefined;
+  /** The channel's guild (server mutes are per guild; access changes arrive per guild). */
+  guildId: string | null;
+  /** The client declared end-to-end encrypted media at join. */
+  e2ee: boolean;
+}
+
+export interface JoinOptions {
+  /** The channel's user_limit, checked atomically with the join. */
+  userLimit?: number | null;
+  /** The holder of the new voice session (see `ownerOf`). */
+  owner?: object;
+  guildId?: string | null;
+  e2ee?: boolean;
+}
+
+/** A user in voice, as the signalling layer re-checks them. */
+export interface VoiceMember {
+  userId: string;
+  channelId: string;
+  guildId: string | null;
+  e2ee: boolean;
+  owner: object | undefined;
 }
 
 export class VoiceService extends EventEmitter<VoiceServiceEvents> {
@@ -75,6 +99,8 @@ export class VoiceService extends EventEmitter<VoiceServiceEvents> {
   #rooms: RoomDirectory | undefined;
   #starting = false;
   readonly #members = new Map<string, Membership>();
+  /** `guildId:userId` of server-muted users: a server mute outlives leaving and rejoining (until restart). */
+  readonly #serverMutes = new Set<string>();
   /** Per user, the latest join attempt: an older attempt that finishes later gives way. */
   readonly #joinAttempt = new Map<string, number>();
   #attempts = 0;
@@ -146,7 +172,7 @@ export class VoiceService extends EventEmitter<VoiceServiceEvents> {
    * Puts the user in the channel's room, leaving any other voice channel first. `userLimit` (the
    * channel's user_limit) is checked atomically with the join. FORBIDDEN when full.
    */
-  async join(userId: string, channelId: string, opts: { userLimit?: number | null } = {}): Promise<JoinResult> {
+  async join(userId: string, channelId: string, opts: JoinOptions = {}): Promise<JoinResult> {
     const rooms = this.#available();
     const attempt = ++this.#attempts;
     this.#joinAttempt.set(userId, attempt);
@@ -167,8 +193,9 @@ export class VoiceService extends EventEmitter<VoiceServiceEvents> {
       const other = this.#members.get(userId);
       if (other) other.peer.close(other.room.channelId === channelId ? 'left' : 'moved');
       if (opts.userLimit && room.size >= opts.userLimit) throw errors.forbidden('This voice channel is full.');
-      const peer = room.addPeer(userId);
-      this.#members.set(userId, { room, peer });
+      const guildId = opts.guildId ?? null;
+      const peer = room.addPeer(userId, { serverMuted: this.#serverMutes.has(muteKey(guildId, userId)) });
+      this.#members.set(userId, { room, peer, owner: opts.owner, guildId, e2ee: opts.e2ee ?? false });
       return {
         router_rtp_capabilities: room.rtpCapabilities,
         ice_servers: iceServersFor(this.#config, userId).ice_servers,
@@ -218,9 +245,49 @@ export class VoiceService extends EventEmitter<VoiceServiceEvents> {
     return this.#member(userId).peer.setDeafened(deafened);
   }
 
-  /** Server mute of another user (the caller checked VOICE_MUTE_OTHERS in `channelOf(target)`). */
+  /**
+   * Server mute of another user (the caller checked VOICE_MUTE_OTHERS in `channelOf(target)`). It holds
+   * for the target in every voice channel of that guild until lifted, also across leaving and rejoining.
+   */
   setServerMuted(targetUserId: string, muted: boolean): Promise<void> {
-    return this.#member(targetUserId).peer.setServerMuted(muted);
+    const m = this.#member(targetUserId);
+    const key = muteKey(m.guildId, targetUserId);
+    if (muted) this.#serverMutes.add(key);
+    else this.#serverMutes.delete(key);
+    return m.peer.setServerMuted(muted);
+  }
+
+  /** The holder of the user's voice session (undefined when not in voice or joined without one). */
+  ownerOf(userId: string): object | undefined {
+    return this.#members.get(userId)?.owner;
+  }
+
+  /** Everyone in voice on this node (for access re-checks). */
+  members(): VoiceMember[] {
+    return [...this.#members.entries()].map(([userId, m]) => ({
+      userId,
+      channelId: m.room.channelId,
+      guildId: m.guildId,
+      e2ee: m.e2ee,
+      owner: m.owner,
+    }));
+  }
+
+  /** Closes the user's producers (they lost VOICE_SPEAK); 0 when not in voice. */
+  closeProducers(userId: string): number {
+    return this.#members.get(userId)?.peer.closeProducers() ?? 0;
+  }
+
+  /**
+   * Like `closePeer`, but only while the user is still in `channelId` under the same session holder
+   * (a check that started before they moved or rejoined must not remove the new session).
+   */
+  closePeerIf(userId: string, expect: { channelId: string; owner?: object | undefined }, reason: LeaveReason): boolean {
+    const m = this.#members.get(userId);
+    if (!m || m.room.channelId !== expect.channelId) return false;
+    if ('owner' in expect && m.owner !== expect.owner) return false;
+    m.peer.close(reason);
+    return true;
   }
 
   /** The user leaves voice; false when they were in none. */
@@ -293,3 +360,5 @@ export class VoiceService extends EventEmitter<VoiceServiceEvents> {
     this.#logger.debug({ channel_id: channelId, worker: room.workerIndex }, 'voice room opened');
   }
 }
+
+const muteKey = (guildId: string | null, userId: string) => `${guildId ?? ''}:${userId}`;

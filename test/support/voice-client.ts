@@ -186,3 +186,44 @@ export function directSignal(voice: VoiceService, userId: string, channelId: str
     resumeConsumer: (id) => voice.resumeConsumer(userId, id),
   };
 }
+
+/** A refused op over the gateway: the error reply's code and message. */
+export class OpError extends Error {
+  readonly code: string;
+  constructor(op: string, error: { code: string; message: string }) {
+    super(`${op} refused: ${error.code} ${error.message}`);
+    this.code = error.code;
+  }
+}
+
+/** Anything that sends an op with a request_id and returns the reply frame (GatewayClient.request). */
+export interface OpSender {
+  request(
+    type: string,
+    data?: unknown,
+  ): Promise<{ ok?: boolean; data?: any; error?: { code: string; message: string } }>;
+}
+
+/** Sends one op and returns its reply data, or throws OpError with the reply's code. */
+export async function voiceOp<T = any>(client: OpSender, type: string, data?: unknown): Promise<T> {
+  const reply = await client.request(type, data);
+  if (!reply.ok) throw new OpError(type, reply.error ?? { code: 'UNKNOWN', message: 'no error in reply' });
+  return reply.data as T;
+}
+
+/** The signalling adapter over the real gateway: DESIGN.md §8's ops on a real socket. */
+export function gatewaySignal(client: OpSender, channelId: string, opts: { e2ee?: boolean } = {}): VoiceSignal {
+  return {
+    join: () => voiceOp(client, 'voice_join', { channel_id: channelId, ...(opts.e2ee ? { e2ee: true } : {}) }),
+    createTransport: (direction) => voiceOp(client, 'voice_create_transport', { direction }),
+    connectTransport: async (id, dtls) => {
+      await voiceOp(client, 'voice_connect_transport', { transport_id: id, dtls_parameters: dtls });
+    },
+    produce: (id, kind, rtp) => voiceOp(client, 'voice_produce', { transport_id: id, kind, rtp_parameters: rtp }),
+    consume: (producerId, caps) =>
+      voiceOp(client, 'voice_consume', { producer_id: producerId, rtp_capabilities: caps }),
+    resumeConsumer: async (id) => {
+      await voiceOp(client, 'voice_resume_consumer', { consumer_id: id });
+    },
+  };
+}
