@@ -30,10 +30,19 @@ export const CHROMIUM_ARGS = [
   '--no-pings',
 ];
 
-export function launchBrowser(): Promise<Browser> {
+/** For voice: a fake microphone (a tone) granted without a prompt, autoplay, loopback ICE with real addresses. */
+export const MEDIA_ARGS = [
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+  '--allow-loopback-in-peer-connection',
+  '--autoplay-policy=no-user-gesture-required',
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
+];
+
+export function launchBrowser(extraArgs: string[] = []): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH))
     throw new Error(`${CHROMIUM_PATH} is missing: install Debian's chromium (apt-get install chromium)`);
-  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
+  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs] });
 }
 
 export interface Person {
@@ -167,10 +176,10 @@ export interface BrowserSuite {
  * A test file's fixture: a real server (throwaway database) and one Chromium, started before the
  * file's own hooks and closed after them; failed tests leave a screenshot per person.
  */
-export function browserSuite(opts: StartOptions = {}): BrowserSuite {
+export function browserSuite(opts: StartOptions & { browserArgs?: string[] } = {}): BrowserSuite {
   const suite = { people: {} } as BrowserSuite;
   beforeAll(async () => {
-    [suite.server, suite.browser] = await Promise.all([startTestServer(opts), launchBrowser()]);
+    [suite.server, suite.browser] = await Promise.all([startTestServer(opts), launchBrowser(opts.browserArgs)]);
   });
   afterEach((ctx) => screenshotIfFailed(ctx, suite.people));
   afterAll(async () => {

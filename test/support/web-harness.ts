@@ -9,24 +9,12 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { build, type Rolldown } from 'vite';
 import { WEB_CSP } from '../../src/http/static-web.js';
-import { CHROMIUM_ARGS, CHROMIUM_PATH } from './browser.js';
+import { launchBrowser, MEDIA_ARGS } from './browser.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web');
 export const HARNESS_ORIGIN = 'http://localhost';
 
-/** Flags for media tests: fake devices, autoplay, loopback ICE with real addresses. */
-export const MEDIA_ARGS = [
-  '--use-fake-device-for-media-stream',
-  '--use-fake-ui-for-media-stream',
-  '--allow-loopback-in-peer-connection',
-  '--autoplay-policy=no-user-gesture-required',
-  '--disable-features=WebRtcHideLocalIpsWithMdns',
-];
-
-export async function launchMediaBrowser(): Promise<Browser> {
-  const { chromium } = await import('playwright-core');
-  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...CHROMIUM_ARGS, ...MEDIA_ARGS] });
-}
+export const launchMediaBrowser = (): Promise<Browser> => launchBrowser(MEDIA_ARGS);
 
 /** Builds `web/src/<entry>` and returns its output files by URL path. */
 export async function buildHarness(entry: string): Promise<Map<string, { body: Buffer; type: string }>> {
