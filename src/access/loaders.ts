@@ -131,3 +131,23 @@ export async function channelOr404(q: Queryable, channelId: string, userId: stri
   if (!access) throw errors.notFound('No such channel.');
   return access;
 }
+
+/**
+ * Which of `others` the user is related to (E2EE key directory and to-device relay): they share a
+ * guild or an active DM, or it is the user. Keys of anyone else are 404: no cold contact, no leak.
+ */
+export async function relatedUsers(q: Queryable, userId: string, others: string[]): Promise<Set<string>> {
+  const unique = [...new Set(others.filter(isId))];
+  const related = new Set<string>(unique.filter((o) => o === userId));
+  const rest = unique.filter((o) => o !== userId);
+  if (rest.length === 0) return related;
+  for (const u of await accessRepo.guildPeers(q, userId, rest)) related.add(u);
+  const left = rest.filter((o) => !related.has(o));
+  for (const u of await accessRepo.dmPeers(q, userId, left)) related.add(u);
+  return related;
+}
+
+/** Which of `others` share a guild with the user (who may open a DM with whom, unless an admin). */
+export async function guildPeers(q: Queryable, userId: string, others: string[]): Promise<Set<string>> {
+  return new Set(await accessRepo.guildPeers(q, userId, [...new Set(others.filter(isId))]));
+}

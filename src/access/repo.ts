@@ -66,4 +66,28 @@ export const accessRepo = {
     (await q('dm_participants').where({ user_id: userId }).whereNull('left_at').select('channel_id')).map(
       (r: { channel_id: string }) => r.channel_id,
     ),
+  /** Which of `others` share at least one guild with `userId`. */
+  guildPeers: async (q: Queryable, userId: string, others: string[]): Promise<string[]> =>
+    others.length === 0
+      ? []
+      : (
+          await q('guild_members as mine')
+            .join('guild_members as theirs', 'theirs.guild_id', 'mine.guild_id')
+            .where('mine.user_id', userId)
+            .whereIn('theirs.user_id', others)
+            .distinct('theirs.user_id')
+        ).map((r: { user_id: string }) => r.user_id),
+  /** Which of `others` are, with `userId`, active participants of at least one DM channel. */
+  dmPeers: async (q: Queryable, userId: string, others: string[]): Promise<string[]> =>
+    others.length === 0
+      ? []
+      : (
+          await q('dm_participants as mine')
+            .join('dm_participants as theirs', 'theirs.channel_id', 'mine.channel_id')
+            .where('mine.user_id', userId)
+            .whereNull('mine.left_at')
+            .whereNull('theirs.left_at')
+            .whereIn('theirs.user_id', others)
+            .distinct('theirs.user_id')
+        ).map((r: { user_id: string }) => r.user_id),
 };

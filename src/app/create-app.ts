@@ -21,6 +21,7 @@ import { Gateway } from '../gateway/Gateway.js';
 import { createHttpApp, type RouteModule } from '../http/app.js';
 import { authRoutes } from '../http/routes/auth.js';
 import { channelRoutes } from '../http/routes/channels.js';
+import { e2eeRoutes } from '../http/routes/e2ee.js';
 import { guildRoutes } from '../http/routes/guilds.js';
 import { messageRoutes } from '../http/routes/messages.js';
 import { uploadRoutes } from '../http/routes/uploads.js';
@@ -57,7 +58,15 @@ export interface VoiceChatApp {
   reloadKeys(): Promise<boolean>;
 }
 
-const routeModules: RouteModule[] = [authRoutes, guildRoutes, channelRoutes, messageRoutes, uploadRoutes, voiceRoutes];
+const routeModules: RouteModule[] = [
+  authRoutes,
+  guildRoutes,
+  channelRoutes,
+  messageRoutes,
+  uploadRoutes,
+  voiceRoutes,
+  e2eeRoutes,
+];
 
 /** Refuses to start when keys are missing/invalid or migrations are pending. */
 export async function createApp(config: Config, opts: CreateAppOptions = {}): Promise<VoiceChatApp> {

@@ -53,6 +53,16 @@ export class Outbox {
     return this;
   }
 
+  /**
+   * DM participation changed for these users (a DM created, joined or left): their subscriptions are
+   * recomputed like a named-user access change. DM channels belong to no guild, so the guild id is ''
+   * (the access cache never caches DMs; other subscribers should ignore the empty guild id).
+   */
+  dmAccessChanged(userIds: string[]): this {
+    this.#messages.push({ kind: 'access_changed', guildId: '', userIds });
+    return this;
+  }
+
   /** Sessions ended: every node drops its cached auth and closes their sockets (4001). */
   sessionsRevoked(userId: string, sessionIds: string[] | 'all', exceptSessionId?: string): this {
     this.#messages.push({

@@ -135,7 +135,11 @@ export async function loadUserView(db: Db, userId: string): Promise<UserView> {
     }),
     dms: dmRows.map((channel) => ({
       channel,
-      recipientIds: (recipientsByChannel.get(channel.id) ?? []).map((r) => r.user_id),
+      // The other participants (as POST/GET /api/dm present them).
+      recipientIds: (recipientsByChannel.get(channel.id) ?? [])
+        .map((r) => r.user_id)
+        .filter((id) => id !== userId)
+        .sort(),
     })),
   };
 }

@@ -24,6 +24,7 @@ import { defaultChannels } from '../channels/service.js';
 import type { Config } from '../config/index.js';
 import { randomToken } from '../crypto/random.js';
 import type { Db, Queryable as Q } from '../db/knex.js';
+import { rotateGuildMegolmSessions } from '../e2ee/megolm.js';
 import { errors } from '../errors.js';
 import type { MemberWire } from '../events/event-map.js';
 import type { EventHub } from '../events/hub.js';
@@ -139,6 +140,7 @@ export async function leaveGuild(ctx: Ctx, actor: Actor, guildId: string): Promi
     .toGuild(guildId, 'member_leave', { guild_id: guildId, user_id: actor.userId })
     .accessChanged(guildId, [actor.userId])
     .flush();
+  await rotateGuildMegolmSessions(ctx, guildId);
 }
 
 // ---------------------------------------------------------------- members, kicks, bans
@@ -163,6 +165,7 @@ export async function kickMember(ctx: Ctx, actor: Actor, guildId: string, userId
     .toGuild(guildId, 'member_leave', { guild_id: guildId, user_id: userId })
     .accessChanged(guildId, [userId])
     .flush();
+  await rotateGuildMegolmSessions(ctx, guildId);
 }
 
 export async function listBans(ctx: Ctx, actor: Actor, guildId: string) {
@@ -200,6 +203,7 @@ export async function banMember(
   const out = ctx.events.outbox();
   if (wasMember) out.toGuild(guildId, 'member_leave', { guild_id: guildId, user_id: userId });
   out.accessChanged(guildId, [userId]).flush();
+  if (wasMember) await rotateGuildMegolmSessions(ctx, guildId);
 }
 
 export async function unbanMember(ctx: Ctx, actor: Actor, guildId: string, userId: string): Promise<void> {

@@ -16,6 +16,11 @@ export const isJsonType = (type: string | undefined): boolean => {
   return bare === 'application/json';
 };
 
+const bodySizes = new WeakMap<Request, number>();
+
+/** The size in bytes of the JSON body read for `req` (0 when none), for routes with a tighter limit. */
+export const jsonBodySize = (req: Request): number => bodySizes.get(req) ?? 0;
+
 export function jsonBody(limitBytes: number) {
   return (req: Request, _res: Response, next: NextFunction): void => {
     if (!BODY_METHODS.has(req.method) || !isJsonType(req.headers['content-type'])) {
@@ -49,6 +54,7 @@ export function jsonBody(limitBytes: number) {
     req.on('error', (err) => finish(err));
     req.on('end', () => {
       if (settled) return;
+      bodySizes.set(req, size);
       const text = Buffer.concat(chunks, size).toString('utf8');
       if (text.length === 0) {
         req.body = {};

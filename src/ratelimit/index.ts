@@ -45,6 +45,14 @@ export const RULES = {
   ws_upgrade_ip: { points: 10, durationSec: 60 },
   voice_join_second: { points: 1, durationSec: 1 },
   voice_join_minute: { points: 5, durationSec: 60 },
+  // E2EE (issue 10, docs/e2ee.md). Claims: 60 per minute per caller and 10 per minute per caller and
+  // target user, since draining someone's one-time keys attacks their forward secrecy; the first
+  // refusal per caller and minute is audited (key_claim_audit).
+  key_claim_user: { points: 60, durationSec: 60 },
+  key_claim_target: { points: 10, durationSec: 60 },
+  key_claim_audit: { points: 1, durationSec: 60 },
+  to_device_user: { points: 120, durationSec: 10 },
+  dm_create_user: { points: 20, durationSec: 60 },
 } satisfies Record<string, LimitRule>;
 
 export type RuleName = keyof typeof RULES;
