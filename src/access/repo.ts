@@ -13,6 +13,8 @@ export interface ChannelRow {
   topic?: string | null;
   position: number;
   user_limit: number | null;
+  /** SQLite returns 0/1. */
+  e2ee_voice?: boolean | number | null;
   created_at: number;
   updated_at?: number;
 }

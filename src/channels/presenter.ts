@@ -11,6 +11,7 @@ export function presentChannel(c: {
   topic?: string | null;
   position: number;
   user_limit?: number | null;
+  e2ee_voice?: boolean | number | null;
   created_at: number;
 }): ChannelWire {
   return {
@@ -21,6 +22,7 @@ export function presentChannel(c: {
     topic: c.topic ?? null,
     position: Number(c.position),
     user_limit: c.user_limit ?? null,
+    e2ee_voice: Boolean(c.e2ee_voice),
     created_at: iso(c.created_at),
   };
 }

@@ -11,6 +11,7 @@ export const channelCreate = z.strictObject({
   topic: plainText(1024).nullable().optional(),
   position: position.optional(),
   user_limit: userLimit.optional(),
+  e2ee_voice: z.boolean().optional(),
 });
 export const channelUpdate = z
   .strictObject({
@@ -18,6 +19,7 @@ export const channelUpdate = z
     topic: plainText(1024).nullable().optional(),
     position: position.optional(),
     user_limit: userLimit.optional(),
+    e2ee_voice: z.boolean().optional(),
   })
   .refine((b) => Object.keys(b).length > 0, 'nothing to update');
 

@@ -40,8 +40,13 @@ async function guildChannelOr404(q: Queryable, channelId: string, userId: string
   return access as GuildChannelAccess;
 }
 
-const voiceOnly = () =>
-  errors.validation('Only voice channels have a user limit.', [{ path: 'user_limit', message: 'voice only' }]);
+const voiceOnly = (field: 'user_limit' | 'e2ee_voice' = 'user_limit') =>
+  errors.validation(
+    field === 'user_limit'
+      ? 'Only voice channels have a user limit.'
+      : 'Only voice channels have end-to-end encrypted voice.',
+    [{ path: field, message: 'voice only' }],
+  );
 
 /** The default channels of a new guild (#general and the General voice channel). */
 export function defaultChannels(guildId: string, now: number): ChannelRow[] {
@@ -68,6 +73,7 @@ export async function createChannel(deps: ChannelDeps, actor: Actor, guildId: st
   const me = await memberOr404(deps.db, guildId, actor.userId);
   requirePermission(me, P.MANAGE_CHANNELS);
   if (input.type === 'text' && input.user_limit != null) throw voiceOnly();
+  if (input.type === 'text' && input.e2ee_voice) throw voiceOnly('e2ee_voice');
   const now = nowMs();
   const row: ChannelRow = {
     id: newId(),
@@ -77,6 +83,7 @@ export async function createChannel(deps: ChannelDeps, actor: Actor, guildId: st
     topic: input.topic ?? null,
     position: input.position ?? (await channelRepo.countInGuild(deps.db, guildId)),
     user_limit: input.user_limit ?? null,
+    e2ee_voice: input.e2ee_voice ?? false,
     created_at: now,
     updated_at: now,
   };
@@ -94,12 +101,24 @@ export async function updateChannel(deps: ChannelDeps, actor: Actor, channelId: 
   const { channel, member, permissions } = await guildChannelOr404(deps.db, channelId, actor.userId);
   requirePermission(member, P.MANAGE_CHANNELS, permissions);
   if (input.user_limit != null && channel.type !== 'voice') throw voiceOnly();
+  if (input.e2ee_voice && channel.type !== 'voice') throw voiceOnly('e2ee_voice');
   const patch: Partial<ChannelRow> = { updated_at: nowMs() };
   if (input.name !== undefined) patch.name = input.name;
   if (input.topic !== undefined) patch.topic = input.topic;
   if (input.position !== undefined) patch.position = input.position;
   if (input.user_limit !== undefined) patch.user_limit = input.user_limit;
-  await channelRepo.update(deps.db, channelId, patch);
+  const e2eeChange = input.e2ee_voice !== undefined && input.e2ee_voice !== Boolean(channel.e2ee_voice);
+  if (input.e2ee_voice !== undefined) patch.e2ee_voice = input.e2ee_voice;
+  await deps.db.transaction(async (trx) => {
+    await channelRepo.update(trx, channelId, patch);
+    // Turning end-to-end encrypted voice off lets the server hear a channel: a security event.
+    if (e2eeChange) {
+      await recordActorAudit(trx, actor, 'channel.e2ee_voice', 'channel', channelId, {
+        guild_id: channel.guild_id,
+        enabled: input.e2ee_voice,
+      });
+    }
+  });
   const wire = presentChannel((await channelRepo.find(deps.db, channelId)) as ChannelRow);
   deps.events.outbox().channelUpdated(channel.guild_id, wire).flush();
   return wire;

@@ -36,6 +36,8 @@ export interface ChannelWire {
   topic: string | null;
   position: number;
   user_limit: number | null;
+  /** Voice channels: clients must encrypt their media end to end (issue 15); false elsewhere. */
+  e2ee_voice: boolean;
   created_at: string | null;
 }
 

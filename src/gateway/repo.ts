@@ -29,7 +29,17 @@ export interface UserView {
   dms: { channel: ChannelRow; recipientIds: string[] }[];
 }
 
-const CHANNEL_COLUMNS = ['id', 'guild_id', 'type', 'name', 'topic', 'position', 'user_limit', 'created_at'];
+const CHANNEL_COLUMNS = [
+  'id',
+  'guild_id',
+  'type',
+  'name',
+  'topic',
+  'position',
+  'user_limit',
+  'e2ee_voice',
+  'created_at',
+];
 
 function groupBy<T, K>(rows: T[], key: (r: T) => K): Map<K, T[]> {
   const m = new Map<K, T[]>();

@@ -30,10 +30,12 @@ export interface VoiceOpDeps {
 }
 
 /** This connection's voice session marker (its identity is what the service keeps as the holder). */
-interface VoiceConnState {
+export interface VoiceConnState {
   hooked: boolean;
+  /** The connection itself, for telling it of a removal it can no longer see on the channel's topic. */
+  conn: ClientConnection | undefined;
 }
-export const VOICE_SLOT = connectionSlot<VoiceConnState>('voice', () => ({ hooked: false }));
+export const VOICE_SLOT = connectionSlot<VoiceConnState>('voice', () => ({ hooked: false, conn: undefined }));
 
 /** A voice channel row with the column added for issue 15 (SQLite returns booleans as 0/1). */
 type VoiceChannelRow = ChannelRow & { e2ee_voice?: boolean | number | null };
@@ -72,6 +74,7 @@ export function voiceOpHandlers(deps: VoiceOpDeps): OpHandlers<VoiceOp> {
       if (channel.e2ee_voice && e2ee !== true) throw errors.e2eeRequired();
 
       const state = conn.state(VOICE_SLOT);
+      state.conn = conn;
       const reply = await voice.join(conn.userId, channelId, {
         userLimit: channel.user_limit,
         owner: state,

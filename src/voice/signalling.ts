@@ -17,6 +17,7 @@ import type { Db } from '../db/knex.js';
 import type { AccessChangedMessage } from '../events/bus.js';
 import type { EventHub } from '../events/hub.js';
 import type { Logger } from '../logger.js';
+import type { VoiceConnState } from './ops.js';
 import type { VoiceService } from './VoiceService.js';
 
 export interface VoiceSignallingDeps {
@@ -92,6 +93,13 @@ export function attachVoiceSignalling(deps: VoiceSignallingDeps): VoiceSignallin
       if (!access || !has(access.permissions, P.VOICE_CONNECT) || (Boolean(channel?.e2ee_voice) && !member.e2ee)) {
         if (voice.closePeerIf(member.userId, session, 'removed')) {
           logger.info({ user_id: member.userId, channel_id: member.channelId }, 'removed from voice: access lost');
+          // Someone who may no longer see the channel will not get the topic event (the gateway drops
+          // their subscription before delivering anything published after the access change): tell
+          // their socket directly. Those who still see it get the topic event like everyone else.
+          const conn = (member.owner as VoiceConnState | undefined)?.conn;
+          if (!access && conn && !conn.closed) {
+            conn.send('voice_user_left', { channel_id: member.channelId, user_id: member.userId, reason: 'removed' });
+          }
         }
       } else if (!has(access.permissions, P.VOICE_SPEAK) && voice.ownerOf(member.userId) === member.owner) {
         voice.closeProducers(member.userId);

@@ -20,6 +20,7 @@ const channel = {
   topic: null,
   position: 0,
   user_limit: null,
+  e2ee_voice: false,
   created_at: null,
 };
 
