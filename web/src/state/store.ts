@@ -9,6 +9,7 @@ import { GatewayClient } from '../lib/gateway';
 import { guildPermissions, has, type PermissionName } from '../lib/permissions';
 import { currentUser, onSignOut, signOutLocally } from '../lib/session';
 import type { Channel, GatewayEvent, Guild, Member, Ready, Role, User, VoiceState } from '../lib/types';
+import { applyToDevice } from './e2ee';
 import { applyMessageEvent, reconcileLoadedLogs, resetLogs, retryFailedSends } from './messages';
 import { applyVoiceEvent, leaveVoice, onGatewayReady, setVoiceSignaller } from './voice';
 
@@ -272,6 +273,9 @@ function applyEvent(ev: GatewayEvent): void {
     case 'voice_new_producer':
     case 'voice_producer_closed':
       applyVoiceEvent(ev);
+      return;
+    case 'to_device':
+      applyToDevice(d);
       return;
     case 'session_revoked':
       signOutLocally('This session was signed out (from another device, or the password changed).');

@@ -62,12 +62,22 @@ let levelTimer: ReturnType<typeof setInterval> | undefined;
 let pttHeld = false;
 /** Set by the E2EE voice layer: called with each new session so it can hand out and take keys. */
 let e2eeHook: ((s: VoiceSession | undefined) => void) | undefined;
+/** Set by the E2EE voice layer: readies the Olm device before an encrypted join (may ask to unlock). */
+let e2eePrepare: (() => Promise<void>) | undefined;
+/** Set by the E2EE voice layer: someone else joined or left the channel we are in. */
+let roomChange: ((kind: 'joined' | 'left', userId: string) => void) | undefined;
 
 export function setVoiceSignaller(s: typeof sender): void {
   sender = s;
 }
-export function onVoiceSession(hook: typeof e2eeHook): void {
-  e2eeHook = hook;
+export function setVoiceE2eeHooks(h: {
+  session: typeof e2eeHook;
+  prepare: typeof e2eePrepare;
+  roomChange: typeof roomChange;
+}): void {
+  e2eeHook = h.session;
+  e2eePrepare = h.prepare;
+  roomChange = h.roomChange;
 }
 export const currentVoiceSession = () => session;
 
@@ -76,6 +86,7 @@ const MESSAGES: Record<string, string> = {
   RATE_LIMITED: 'You are joining voice too quickly. Wait a few seconds, then try again.',
   E2EE_REQUIRED: 'This channel only allows end-to-end encrypted voice.',
   E2EE_UNSUPPORTED: 'This channel uses end-to-end encrypted voice, which this browser cannot do.',
+  E2EE_LOCKED: 'Encrypted voice needs your encryption keys: unlock them to join.',
   NOT_FOUND: 'This voice channel does not exist or you cannot see it.',
 };
 
@@ -110,6 +121,7 @@ export async function joinVoice(channelId: string, opts: { e2ee: boolean }): Pro
   voiceError.value = null;
   micError.value = null;
   try {
+    if (opts.e2ee) await e2eePrepare?.();
     const { VoiceSession } = await import('../voice/session');
     const s = voiceSettings.value;
     const { session: created } = await VoiceSession.join(sender, {
@@ -243,7 +255,11 @@ export function applyVoiceEvent(ev: GatewayEvent): void {
     case 'voice_producer_closed':
       session?.producerClosed(d.producer_id);
       return;
+    case 'voice_user_joined':
+      if (session && d.channel_id === session.channelId && d.user_id !== me) roomChange?.('joined', d.user_id);
+      return;
     case 'voice_user_left':
+      if (session && d.channel_id === session.channelId && d.user_id !== me) roomChange?.('left', d.user_id);
       if (d.user_id === me && voiceChannelId.value === d.channel_id && voicePhase.value === 'connected') {
         // Removed by the server (moved, access lost, or this socket closed): say so, do not rejoin.
         if (d.reason === 'removed' || d.reason === 'moved') {

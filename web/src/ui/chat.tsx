@@ -27,6 +27,7 @@ import {
 } from '../state/store';
 import { voiceChannelId } from '../state/voice';
 import { Dialog, ErrorNote, Field, useAction } from './common';
+import { UnlockDialog } from './e2ee';
 import { Composer, MessageList, TypingLine } from './messages';
 import { ChannelSettings, CreateChannel, GuildMenu, MemberDialog } from './moderation';
 import { joinChannel, VoiceBar, VoiceView } from './voice';
@@ -162,11 +163,9 @@ function ChannelSidebar({ view, channelId }: { view: GuildView; channelId: strin
                   >
                     <span aria-hidden="true">♪ </span>
                     <bdi>{c.name}</bdi>
-                    {c.e2ee_voice ? <span class="sr-only"> (end-to-end encrypted)</span> : null}
                     {c.e2ee_voice ? (
-                      <span aria-hidden="true" title="End-to-end encrypted voice">
-                        {' '}
-                        🔒
+                      <span class="tag" title="End-to-end encrypted voice">
+                        e2ee
                       </span>
                     ) : null}
                     {c.user_limit ? (
@@ -411,6 +410,7 @@ export function Chat({ guildId, channelId, settings }: { guildId?: string; chann
         )}
       </main>
       {view && <MemberList view={view} />}
+      <UnlockDialog />
       {view && settings && channelId && (
         <ChannelSettings
           view={view}

@@ -30,6 +30,7 @@ import {
   voicePhase,
   voiceSettings,
 } from '../state/voice';
+import { voiceKeyChanges, voiceKeyId } from '../state/voice-e2ee';
 import { Dialog, ErrorNote, useAction } from './common';
 
 export function joinChannel(c: Channel): void {
@@ -230,6 +231,11 @@ export function VoiceBar() {
         <span class={talking ? 'speaking-dot on' : 'speaking-dot'} aria-hidden="true" />
         <PhaseText /> — <bdi>{c?.name ?? 'voice'}</bdi>
       </p>
+      {voiceE2ee.value && voiceKeyId.value !== null && (
+        <p class="muted voice-key" data-key-id={voiceKeyId.value} data-key-changes={voiceKeyChanges.value}>
+          Sender key #{voiceKeyId.value}, replaced {voiceKeyChanges.value - 1} times in this call
+        </p>
+      )}
       <div class="voice-controls">
         <button type="button" aria-pressed={selfMuted.value} onClick={() => void toggleMute()}>
           {selfMuted.value ? 'Unmute' : 'Mute'}
