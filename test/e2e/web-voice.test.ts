@@ -7,9 +7,10 @@
  */
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { browserSuite, MEDIA_ARGS, newPerson, type Person } from '../support/browser.js';
+import { browserSuite, newPerson, type Person, toneMicArgs } from '../support/browser.js';
 import { api, createUser, type TestUser } from '../support/factories.js';
 import { guildWith, ok } from '../support/guilds.js';
+import { captureRtp, decodeInPage, framesAt, tappedProducers, tappedRouters } from '../support/rtp-tap.js';
 import type { TestServer } from '../support/server.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
@@ -46,7 +47,7 @@ async function waitHeard(page: Page, who: string, timeoutMs = 15_000): Promise<n
 }
 
 describe('web client: voice channels', { timeout: 120_000 }, () => {
-  const suite = browserSuite({ env: VOICE_ENV, browserArgs: MEDIA_ARGS });
+  const suite = browserSuite({ env: VOICE_ENV, browserArgs: toneMicArgs(440) });
   let owner: TestUser;
   let member: TestUser;
   let guildId: string;
@@ -89,6 +90,14 @@ describe('web client: voice channels', { timeout: 120_000 }, () => {
 
     expect(await waitHeard(a.page, member.id)).toBeGreaterThan(HEARD);
     expect(await waitHeard(b.page, owner.id)).toBeGreaterThan(HEARD);
+
+    // Without end-to-end encryption the server can listen: a tap decodes B's microphone.
+    const producer = tappedProducers.find((p) => !p.closed && (p.appData as { userId?: string }).userId === member.id);
+    const router = tappedRouters.find((r) => !r.closed);
+    const report = await decodeInPage(a.page, await captureRtp(router!, producer!.id, 2_500));
+    expect(report.decodeErrors).toBe(0);
+    expect(report.rms).toBeGreaterThan(0.01);
+    expect(framesAt(report, 440) / report.frames).toBeGreaterThan(0.8);
 
     // B mutes: A's received level for B falls to silence; the state shows as muted for A.
     await b.page.getByRole('button', { name: 'Mute', exact: true }).click();
