@@ -4,7 +4,8 @@
  *   the same channel, also when two requests race;
  * - `dm_requires_encryption`: a trigger on both dialects refusing a plaintext message in a DM channel
  *   (a CHECK cannot read another table); the service refuses it first;
- * - indexes the E2EE reads need: one-time keys by device and age, queued to-device messages by expiry.
+ * - indexes the E2EE reads need: a device's one-time keys and queued to-device messages in age order
+ *   (the claim takes the oldest key), queued messages by expiry (the cleanup job).
  */
 import type { Knex } from 'knex';
 
@@ -14,10 +15,11 @@ export async function up(knex: Knex): Promise<void> {
     t.string('dm_key', 80).nullable().unique();
   });
   await knex.schema.alterTable('one_time_keys', (t) => {
-    t.index(['device_id', 'created_at']);
+    t.index(['device_id', 'created_at', 'id']);
   });
   await knex.schema.alterTable('to_device_messages', (t) => {
     t.index(['expires_at']);
+    t.index(['recipient_user_id', 'recipient_device_id', 'created_at', 'id']);
   });
   if (pg) {
     await knex.raw(`
@@ -50,10 +52,11 @@ export async function down(knex: Knex): Promise<void> {
   await knex.raw(`DROP TRIGGER IF EXISTS dm_requires_encryption${pg ? ' ON messages' : ''}`);
   if (pg) await knex.raw('DROP FUNCTION IF EXISTS dm_requires_encryption()');
   await knex.schema.alterTable('to_device_messages', (t) => {
+    t.dropIndex(['recipient_user_id', 'recipient_device_id', 'created_at', 'id']);
     t.dropIndex(['expires_at']);
   });
   await knex.schema.alterTable('one_time_keys', (t) => {
-    t.dropIndex(['device_id', 'created_at']);
+    t.dropIndex(['device_id', 'created_at', 'id']);
   });
   await knex.schema.alterTable('channels', (t) => {
     t.dropUnique(['dm_key']);

@@ -12,6 +12,7 @@ import type { Config } from './config/index.js';
 import type { Keyring } from './crypto/keyring.js';
 import type { DummyPassword } from './crypto/passwords.js';
 import type { Db, Dialect } from './db/knex.js';
+import type { ClaimBatcher } from './e2ee/claim-batcher.js';
 import type { EventHub } from './events/hub.js';
 import type { Logger } from './logger.js';
 import type { MessageInserter } from './messages/repo.js';
@@ -38,6 +39,8 @@ export interface AppContext {
   dummyPassword: DummyPassword;
   /** SMTP for password-reset mail, when configured. */
   mailer: Mailer | undefined;
+  /** One-time key claims (group commit on SQLite). */
+  keyClaims: ClaimBatcher;
   /** Voice rooms on the mediasoup worker pool (started by `start()`; may be unavailable). */
   voice: VoiceService;
 }

@@ -14,6 +14,7 @@ import { type Keyring, loadKeyring } from '../crypto/keyring.js';
 import { DummyPassword } from '../crypto/passwords.js';
 import { createDb, type Db, dbOptionsOf, dialectOf } from '../db/knex.js';
 import { migrationStatus } from '../db/migrator.js';
+import { ClaimBatcher } from '../e2ee/claim-batcher.js';
 import { ConfigError } from '../errors.js';
 import { type EventBus, LocalEventBus } from '../events/bus.js';
 import { EventHub } from '../events/hub.js';
@@ -142,6 +143,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     messageWriter: createMessageWriter(db, dbOptions),
     dummyPassword,
     mailer: createMailer(config),
+    keyClaims: new ClaimBatcher(db, dialectOf(db)),
     voice: VoiceService.create({ config, logger }),
   };
   registerVoiceMetrics(ctx.metrics.registry, ctx.voice);

@@ -16,6 +16,7 @@ import { type AppError, errors, isAppError } from '../errors.js';
 import { isId, iso, newId, nowMs } from '../ids.js';
 import type { Logger } from '../logger.js';
 import type { RateLimits } from '../ratelimit/index.js';
+import type { ClaimBatcher } from './claim-batcher.js';
 import { type DeviceRow, deviceRepo, oneTimeKeyRepo, toDeviceRepo } from './repo.js';
 import { type KeysUpload, MAX_DEVICES_PER_USER, MAX_ONE_TIME_KEYS_PER_DEVICE } from './schema.js';
 
@@ -23,6 +24,8 @@ export interface KeysDeps {
   db: Db;
   limits: RateLimits;
   logger: Logger;
+  /** Claims go through it: group commit on SQLite (see claim-batcher.ts). */
+  keyClaims: ClaimBatcher;
 }
 
 export interface DeviceKeysWire {
@@ -218,16 +221,19 @@ export async function claimKeys(
     throw errors.notFound('No such user.');
   }
   await consumeClaimBudget(ctx, actor, userId);
-  return ctx.db.transaction(async (trx) => {
-    const devices = (await deviceRepo.listOf(trx, userId)).filter((d) => !deviceId || d.device_id === deviceId);
-    if (deviceId && devices.length === 0) throw errors.notFound('No such device.');
-    const claimed: Record<string, ClaimedKeyWire> = {};
-    for (const d of devices) {
-      const key = await oneTimeKeyRepo.take(trx, d.id);
-      if (key) claimed[d.device_id] = { key_id: key.key_id, key: key.key, fallback: false };
-      else if (d.fallback_key_id && d.fallback_key)
-        claimed[d.device_id] = { key_id: d.fallback_key_id, key: d.fallback_key, fallback: true };
-    }
-    return { one_time_keys: claimed };
+  const devices = (await deviceRepo.listOf(ctx.db, userId)).filter((d) => !deviceId || d.device_id === deviceId);
+  if (deviceId && devices.length === 0) throw errors.notFound('No such device.');
+  const taken = await ctx.keyClaims.run(async (trx) => {
+    const keys: ({ key_id: string; key: string } | undefined)[] = [];
+    for (const d of devices) keys.push(await oneTimeKeyRepo.take(trx, d.id));
+    return keys;
   });
+  const claimed: Record<string, ClaimedKeyWire> = {};
+  devices.forEach((d, i) => {
+    const key = taken[i];
+    if (key) claimed[d.device_id] = { key_id: key.key_id, key: key.key, fallback: false };
+    else if (d.fallback_key_id && d.fallback_key)
+      claimed[d.device_id] = { key_id: d.fallback_key_id, key: d.fallback_key, fallback: true };
+  });
+  return { one_time_keys: claimed };
 }

@@ -1,8 +1,8 @@
 /**
  * Storage of DM channels, devices, one-time keys, queued to-device messages and Megolm sessions: the
- * only knex user of the E2EE feature. The claim is the one place where dialects differ: Postgres takes
- * a key with `DELETE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED) RETURNING`, SQLite reads and
- * deletes inside its single-writer (IMMEDIATE) transaction.
+ * only knex user of the E2EE feature. The claim is one `DELETE … WHERE id = (SELECT … LIMIT 1)
+ * RETURNING` on both dialects; Postgres adds `FOR UPDATE SKIP LOCKED` (concurrent claimers take
+ * distinct keys without waiting), SQLite has a single writer (IMMEDIATE transactions).
  */
 import type { ChannelRow } from '../access/repo.js';
 import type { Queryable as Q } from '../db/knex.js';
@@ -147,23 +147,14 @@ export const oneTimeKeyRepo = {
    * keys without waiting; SQLite: the caller's transaction holds the single write lock.
    */
   take: async (q: Q, deviceRowId: string): Promise<{ key_id: string; key: string } | undefined> => {
-    if (isPg(q)) {
-      const res = await q.raw(
-        `DELETE FROM one_time_keys WHERE id = (
-           SELECT id FROM one_time_keys WHERE device_id = ? ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED
-         ) RETURNING key_id, key`,
-        [deviceRowId],
-      );
-      return res.rows[0];
-    }
-    const row: { id: string; key_id: string; key: string } | undefined = await q('one_time_keys')
-      .where({ device_id: deviceRowId })
-      .orderBy('created_at', 'asc')
-      .orderBy('id', 'asc')
-      .first('id', 'key_id', 'key');
-    if (!row) return undefined;
-    await q('one_time_keys').where({ id: row.id }).delete();
-    return { key_id: row.key_id, key: row.key };
+    const lock = isPg(q) ? ' FOR UPDATE SKIP LOCKED' : '';
+    const res = await q.raw(
+      `DELETE FROM one_time_keys WHERE id = (
+         SELECT id FROM one_time_keys WHERE device_id = ? ORDER BY created_at, id LIMIT 1${lock}
+       ) RETURNING key_id, key`,
+      [deviceRowId],
+    );
+    return isPg(q) ? res.rows[0] : res[0];
   },
 };
 
