@@ -9,7 +9,7 @@
 import type { Page, WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { browserSuite, newPerson, type Person, toneMicArgs } from '../support/browser.js';
-import { createUser, type TestUser } from '../support/factories.js';
+import { api, createUser, type TestUser } from '../support/factories.js';
 import { guildWith } from '../support/guilds.js';
 import { captureRtp, decodeInPage, framesAt, tappedProducers, tappedRouters } from '../support/rtp-tap.js';
 
@@ -166,5 +166,29 @@ describe('web client: end-to-end encrypted voice', { timeout: 180_000 }, () => {
     await a.page.getByRole('status').filter({ hasText: 'end-to-end encrypted' }).waitFor({ timeout: 30_000 });
     expect(await waitHeard(b.page, users[0]!.id, 20_000)).toBeGreaterThan(HEARD);
     expect(await waitHeard(a.page, users[1]!.id, 20_000)).toBeGreaterThan(HEARD);
+  });
+
+  it('settings list the devices with their ed25519 fingerprints, and remove one', async () => {
+    const { server } = suite;
+    const onServer = (await api(server, 'GET', `/api/users/${users[2]!.id}/keys`, { user: users[0]! })).body;
+    expect(onServer).toHaveLength(1);
+    await c.page.goto('/settings');
+    const section = c.page.getByRole('region', { name: 'Encryption devices' });
+    await section.getByRole('button', { name: 'Unlock to show devices' }).click();
+    const form = c.page.getByRole('form', { name: 'Unlock encryption keys' });
+    await form.getByLabel('Password').fill(users[2]!.password);
+    await form.getByRole('button', { name: 'Unlock' }).click();
+    const row = section.locator(`li[data-device-id="${onServer[0].device_id}"]`);
+    await row.getByText('this browser').waitFor({ timeout: 20_000 });
+    const shown = (await row.locator('.fingerprint').textContent())!.replace(/\s+/g, '');
+    expect(shown).toBe(onServer[0].identity_keys.ed25519);
+    await row.getByRole('button', { name: 'Remove' }).click();
+    await expect
+      .poll(async () => (await api(server, 'GET', `/api/users/${users[2]!.id}/keys`, { user: users[0]! })).body.length)
+      .toBe(0);
+    // The local store went with it: the next unlock starts a new device.
+    expect(
+      await c.page.evaluate(async () => (await (globalThis as any).indexedDB.databases()).map((d: any) => d.name)),
+    ).not.toContain(`voicechat-keys-${users[2]!.id}`);
   });
 });

@@ -318,8 +318,3 @@ export class OlmDevice {
     this.#store.lock();
   }
 }
-
-/** An ed25519 key shown in groups of four for comparing by eye. */
-export function fingerprint(ed25519: string): string {
-  return ed25519.match(/.{1,4}/g)?.join(' ') ?? ed25519;
-}
