@@ -15,25 +15,43 @@
  *    WebRtcTransport and every other peer's producer consumed by none (connection state only); the
  *    worker's and this process's resident memory before and after, divided by PEERS.
  *
- * Join latency over the gateway comes with the signalling (phase 2).
+ * 3. Join latency over the gateway: the real server in its own process (fresh SQLite database, one
+ *    worker) and real clients in this process (`ws` + @roamhq/wrtc + mediasoup-client, the tests' VoiceTestClient).
+ *    A listener is in the room; JOINERS users with open sockets send voice_join at the same moment,
+ *    then do what a client does (load the device, send transport, produce a 440 Hz tone). The listener
+ *    consumes each new producer as voice_new_producer arrives. Latency = voice_join sent → the
+ *    listener's first decoded audio frame above silence from that joiner (≥ first RTP packet, as the
+ *    decoder needs one). Then the worker's RSS with every peer connected and the tones flowing,
+ *    per connected peer. Rate limits are raised with VOICECHAT_RATE_LIMIT_SCALE (21 sockets from one
+ *    address), never removed.
  * Env: BENCH_SPEAKERS (20), BENCH_STEP (200 consumers), BENCH_MAX_CONSUMERS (2000),
- * BENCH_STEP_SECONDS (3), BENCH_PEERS (200).
+ * BENCH_STEP_SECONDS (3), BENCH_PEERS (200), BENCH_JOINERS (20), BENCH_ONLY (capacity|rss|join).
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { types as ms } from 'mediasoup';
 import * as mediasoup from 'mediasoup';
 import { loadConfig } from '../src/config/index.js';
+import { Keyring } from '../src/crypto/keyring.js';
 import { createLogger } from '../src/logger.js';
 import { AUDIO_CODECS } from '../src/voice/room-directory.js';
 import { VoiceService } from '../src/voice/VoiceService.js';
+import { createTestDatabase } from '../test/support/db.js';
+import { createUser } from '../test/support/factories.js';
+import { seedGuildRows } from '../test/support/guilds.js';
+import { startNodeProcess } from '../test/support/nodes.js';
+import type { TestServer } from '../test/support/server.js';
+import { gatewaySignal, VoiceTestClient } from '../test/support/voice-client.js';
+import { GatewayClient } from '../test/support/ws.js';
 
 const SPEAKERS = Number(process.env.BENCH_SPEAKERS ?? 20);
 const STEP = Number(process.env.BENCH_STEP ?? 200);
 const MAX_CONSUMERS = Number(process.env.BENCH_MAX_CONSUMERS ?? 2000);
 const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 3);
 const PEERS = Number(process.env.BENCH_PEERS ?? 200);
+const JOINERS = Number(process.env.BENCH_JOINERS ?? 20);
+const ONLY = process.env.BENCH_ONLY;
 const PAYLOAD = 100;
 const PT = 100;
 
@@ -228,22 +246,166 @@ async function rssPerPeer() {
   };
 }
 
+/** The mediasoup worker: the server process's child (its threads' children lists). */
+function workerPidOf(serverPid: number): number {
+  const tasks = readdirSync(`/proc/${serverPid}/task`);
+  for (const t of tasks) {
+    const children = readFileSync(`/proc/${serverPid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    for (const c of children) if (readFileSync(`/proc/${c}/comm`, 'utf8').startsWith('mediasoup')) return Number(c);
+  }
+  throw new Error('no mediasoup worker under the server process');
+}
+
+const percentile = (xs: number[], p: number) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+};
+
+async function joinLatency() {
+  const database = await createTestDatabase({ dialect: 'sqlite' });
+  const keyring = Keyring.generate();
+  const keyringFile = `${database.dir}/keys.json`;
+  keyring.save(keyringFile);
+  const config = loadConfig({
+    env: { VOICECHAT_DATA_DIR: database.dir, VOICECHAT_DATABASE_URL: database.databaseUrl },
+  });
+  // The server in its own process (as deployed), so the 21 clients here do not share its event loop.
+  const node = await startNodeProcess({
+    VOICECHAT_DATA_DIR: database.dir,
+    VOICECHAT_DATABASE_URL: database.databaseUrl,
+    VOICECHAT_KEYRING: keyringFile,
+    VOICECHAT_LOG_LEVEL: 'error',
+    VOICECHAT_RTC_PORT: '0',
+    VOICECHAT_RTC_LISTEN_IP: '127.0.0.1',
+    VOICECHAT_RTC_WORKERS: '1',
+    VOICECHAT_RATE_LIMIT_SCALE: '10',
+  });
+  const wsUrl = node.wsUrl;
+  const server = { db: database.db, keyring, config } as unknown as TestServer;
+  const users = await Promise.all(Array.from({ length: JOINERS + 1 }, () => createUser(server)));
+  const [owner, ...joiners] = users as [(typeof users)[0], ...typeof users];
+  const { voiceChannelId: channelId } = await seedGuildRows(
+    database.db,
+    owner.id,
+    joiners.map((u) => u.id),
+  );
+  const clients: VoiceTestClient[] = [];
+  const sockets: GatewayClient[] = [];
+  try {
+    // The listener: in the room first, consuming every producer as it is announced.
+    const { client: listenerWs } = await GatewayClient.ready(wsUrl, owner.accessToken);
+    sockets.push(listenerWs);
+    const listener = new VoiceTestClient(gatewaySignal(listenerWs, channelId));
+    clients.push(listener);
+    await listener.join();
+    const heardAt = new Map<string, number>();
+    const consumedAt = new Map<string, number>();
+    const consumerOf = new Map<string, string>();
+    listenerWs.ws.on('message', (raw) => {
+      const f = JSON.parse(String(raw));
+      if (f.type !== 'voice_new_producer') return;
+      void listener.receive(f.data.producer_id).then((consumerId) => {
+        consumerOf.set(f.data.user_id, consumerId);
+        consumedAt.set(f.data.user_id, performance.now());
+      });
+    });
+    const poll = setInterval(() => {
+      for (const [userId, consumerId] of consumerOf) {
+        if (!heardAt.has(userId) && (listener.loudness.get(consumerId) ?? 0) > 100)
+          heardAt.set(userId, performance.now());
+      }
+    }, 2);
+
+    const ready = await Promise.all(joiners.map((u) => GatewayClient.ready(wsUrl, u.accessToken)));
+    sockets.push(...ready.map((r) => r.client));
+    const pid = workerPidOf(node.child.pid as number);
+    const workerBefore = rssOf(pid);
+    const sentAt = new Map<string, number>();
+    const joinedAt = new Map<string, number>();
+    const producedAt = new Map<string, number>();
+    await Promise.all(
+      joiners.map(async (u, i) => {
+        const c = new VoiceTestClient(gatewaySignal(ready[i]!.client, channelId));
+        clients.push(c);
+        sentAt.set(u.id, performance.now());
+        await c.join();
+        joinedAt.set(u.id, performance.now());
+        await c.sendTone();
+        producedAt.set(u.id, performance.now());
+      }),
+    );
+    const until = Date.now() + 30_000;
+    while (heardAt.size < joiners.length && Date.now() < until) await sleep(20);
+    clearInterval(poll);
+    const latencies = joiners
+      .filter((u) => heardAt.has(u.id))
+      .map((u) => (heardAt.get(u.id) as number) - (sentAt.get(u.id) as number));
+    const stage = (m: Map<string, number>) =>
+      Math.round(
+        percentile(
+          joiners.filter((u) => m.has(u.id)).map((u) => (m.get(u.id) as number) - (sentAt.get(u.id) as number)),
+          50,
+        ),
+      );
+    const stages_p50_ms = { join_reply: stage(joinedAt), produced: stage(producedAt), consumed: stage(consumedAt) };
+    await sleep(500);
+    const workerAfter = rssOf(pid);
+    const connected = joiners.length + 1;
+    return {
+      joiners: joiners.length,
+      heard: latencies.length,
+      p50_ms: Math.round(percentile(latencies, 50)),
+      p95_ms: Math.round(percentile(latencies, 95)),
+      max_ms: Math.round(Math.max(...latencies)),
+      stages_p50_ms,
+      connected_peers: connected,
+      worker_rss_bytes: workerAfter,
+      worker_rss_per_connected_peer_bytes: Math.round((workerAfter - workerBefore) / Math.max(1, connected - 1)),
+    };
+  } finally {
+    for (const c of clients) c.close();
+    for (const s of sockets) s.close();
+    await node.stop();
+    await database.drop();
+  }
+}
+
 const cpus = os.cpus();
-console.log(
-  `machine: ${cpus.length} × ${cpus[0]?.model ?? 'cpu'}, ${mib(os.totalmem())} MiB, load ${os
+const load = () =>
+  os
     .loadavg()
     .map((l) => l.toFixed(1))
-    .join(' ')}`,
-);
-console.log(`capacity: ${SPEAKERS} speakers, +${STEP} consumers per step, ${STEP_SECONDS} s per step`);
-const steps = await capacity();
-const ok = steps.filter((s) => s.loss_pct <= 1);
-const best = ok[ok.length - 1];
-console.log(`\nmax consumers on one worker with loss <= 1%: ${best?.consumers ?? 0}`);
-const rss = await rssPerPeer();
-console.log(
-  `RSS per peer (send + recv WebRtcTransport): worker ${(rss.worker_rss_per_peer_bytes / 1024).toFixed(1)} KiB, node ${rss.node_rss_per_peer_bytes === null ? 'n/a (NODE_OPTIONS=--expose-gc)' : `${(rss.node_rss_per_peer_bytes / 1024).toFixed(1)} KiB`} (${rss.peers} peers)`,
-);
+    .join(' ');
+console.log(`machine: ${cpus.length} × ${cpus[0]?.model ?? 'cpu'}, ${mib(os.totalmem())} MiB, load ${load()}`);
+let steps: Step[] = [];
+let best: Step | undefined;
+if (!ONLY || ONLY === 'capacity') {
+  console.log(`capacity: ${SPEAKERS} speakers, +${STEP} consumers per step, ${STEP_SECONDS} s per step`);
+  steps = await capacity();
+  const ok = steps.filter((s) => s.loss_pct <= 1);
+  best = ok[ok.length - 1];
+  console.log(`\nmax consumers on one worker with loss <= 1%: ${best?.consumers ?? 0}`);
+}
+let rss: Awaited<ReturnType<typeof rssPerPeer>> | undefined;
+if (!ONLY || ONLY === 'rss') {
+  rss = await rssPerPeer();
+  console.log(
+    `RSS per peer (send + recv WebRtcTransport): worker ${(rss.worker_rss_per_peer_bytes / 1024).toFixed(1)} KiB, node ${rss.node_rss_per_peer_bytes === null ? 'n/a (NODE_OPTIONS=--expose-gc)' : `${(rss.node_rss_per_peer_bytes / 1024).toFixed(1)} KiB`} (${rss.peers} peers)`,
+  );
+}
+let join: Awaited<ReturnType<typeof joinLatency>> | undefined;
+if (!ONLY || ONLY === 'join') {
+  console.log(`\njoin latency: ${JOINERS} peers send voice_join at once over the gateway (load ${load()})`);
+  join = await joinLatency();
+  console.log(
+    `voice_join → first audio at another peer: p50 ${join.p50_ms} ms, p95 ${join.p95_ms} ms, max ${join.max_ms} ms (${join.heard}/${join.joiners} heard; target p95 < 400 ms)`,
+  );
+  console.log(`  stages (p50 from voice_join sent): ${JSON.stringify(join.stages_p50_ms)}`);
+  console.log(
+    `worker RSS with ${join.connected_peers} connected peers (ICE+DTLS up, tones flowing): ${mib(join.worker_rss_bytes)} MiB, ${(join.worker_rss_per_connected_peer_bytes / 1024).toFixed(1)} KiB per connected peer`,
+  );
+}
+console.log(`load after: ${load()}`);
 console.log(
   JSON.stringify({
     machine: { cpus: cpus.length, model: cpus[0]?.model },
@@ -251,5 +413,7 @@ console.log(
     steps,
     max_consumers: best?.consumers ?? 0,
     rss,
+    join,
   }),
 );
+process.exit(0);

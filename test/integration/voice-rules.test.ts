@@ -176,6 +176,48 @@ describe('voice permissions', () => {
   });
 });
 
+describe('who learns about voice', () => {
+  it('voice events and ready.voice_states reach only those who may VIEW the channel', async () => {
+    const g = await seedGuild(server);
+    const hidden = await ok(
+      api(server, 'POST', `/api/guilds/${g.guildId}/channels`, {
+        user: g.owner,
+        body: { name: 'Staff', type: 'voice' },
+      }),
+      201,
+    );
+    await ok(
+      api(server, 'PUT', `/api/channels/${hidden.id}/overrides/${g.everyoneRoleId}`, {
+        user: g.owner,
+        body: { allow: '0', deny: toWire(P.VIEW_CHANNEL) },
+      }),
+    );
+    const member = await connect(g.member.accessToken);
+    const owner = await connect(g.owner.accessToken);
+    expect(code(await join(owner, hidden.id))).toBe('ok');
+    // Barrier: a join the member may see; everything about the hidden channel was published before it.
+    const admin = await connect(g.admin.accessToken);
+    expect(code(await join(admin, g.voiceChannelId))).toBe('ok');
+    await member.event('voice_user_joined', (d) => d.user_id === g.admin.id);
+    expect(member.frames.filter((f) => f.type.startsWith('voice_') && f.data?.channel_id === hidden.id)).toEqual([]);
+    const { client: late, ready } = await GatewayClient.ready(server.wsUrl, g.member.accessToken, ownAddress());
+    late.close();
+    expect(ready.data.voice_states).toEqual([
+      { channel_id: g.voiceChannelId, user_id: g.admin.id, muted: false, deafened: false, server_muted: false },
+    ]);
+    // The owner (who may view it) sees both.
+    const { client: ownerLate, ready: ownerReady } = await GatewayClient.ready(
+      server.wsUrl,
+      g.owner.accessToken,
+      ownAddress(),
+    );
+    ownerLate.close();
+    expect(ownerReady.data.voice_states).toHaveLength(2);
+    owner.close();
+    admin.close();
+  });
+});
+
 describe('voice abuse limits', () => {
   it('join flood: 1 per second, 5 per minute per user → RATE_LIMITED', async () => {
     const g = await seedGuild(server);

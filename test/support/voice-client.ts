@@ -56,6 +56,7 @@ export class VoiceTestClient {
   #device: Any;
   #send: Any;
   #recv: Any;
+  #recvOpening: Promise<Any> | undefined;
   #iceServers: unknown[] = [];
   #toneTimer: NodeJS.Timeout | undefined;
   #sinks: Any[] = [];
@@ -119,7 +120,9 @@ export class VoiceTestClient {
 
   /** Consumes a producer, resumes it and records the loudness of what arrives. */
   async receive(producerId: string): Promise<string> {
-    this.#recv ??= await this.#transport('recv');
+    // One recv transport, also when several producers are consumed at once.
+    this.#recvOpening ??= this.#transport('recv');
+    this.#recv = await this.#recvOpening;
     const data = await this.#signal.consume(producerId, this.#device.rtpCapabilities);
     const consumer = await this.#recv.consume({
       id: data.consumer_id,
