@@ -51,6 +51,8 @@ export function VoiceView({ channel, guildId }: { channel: Channel; guildId: str
   const me = currentUser.value?.id;
   const mayMute = can(guildId, 'VOICE_MUTE_OTHERS');
   const { error, run, busy } = useAction();
+  // The box shows the requested state while the change is on its way (then the channel's).
+  const [wantE2ee, setWantE2ee] = useState<boolean | null>(null);
   return (
     <section class="voice-view" aria-label={`Voice channel ${channel.name}`}>
       <p class="voice-status" role="status">
@@ -85,15 +87,20 @@ export function VoiceView({ channel, guildId }: { channel: Channel; guildId: str
         <label class="check">
           <input
             type="checkbox"
-            checked={Boolean(channel.e2ee_voice)}
+            checked={wantE2ee ?? Boolean(channel.e2ee_voice)}
             disabled={busy}
             onChange={(e) => {
               const on = (e.currentTarget as HTMLInputElement).checked;
+              setWantE2ee(on);
               void run(async () => {
-                const updated = await api<Channel>('PATCH', `/api/channels/${channel.id}`, {
-                  body: { e2ee_voice: on },
-                });
-                upsertChannel(updated);
+                try {
+                  const updated = await api<Channel>('PATCH', `/api/channels/${channel.id}`, {
+                    body: { e2ee_voice: on },
+                  });
+                  upsertChannel(updated);
+                } finally {
+                  setWantE2ee(null);
+                }
               });
             }}
           />{' '}
