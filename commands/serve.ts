@@ -1,6 +1,8 @@
+import path from 'node:path';
 import { Flags } from '@oclif/core';
 import { createApp } from '../src/app/create-app.js';
 import { initialise, isFirstRun } from '../src/setup/initialise.js';
+import { acquireInstanceLock } from '../src/setup/instance-lock.js';
 import { BaseCommand } from './_base.js';
 
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -41,15 +43,23 @@ First run: with no config anywhere (no --config, no VOICECHAT_CONFIG, no voicech
       );
     }
     const config = this.loadConfig(flags.config, overrides);
+    // One server per SQLite database (see src/setup/instance-lock.ts); Postgres nodes may share a box.
+    const lock =
+      config.dialect === 'sqlite' ? acquireInstanceLock([config.dataDir, path.dirname(config.sqliteFile)]) : undefined;
     const app = await createApp(config);
-    const { port } = await app.start();
+    let port: number;
+    try {
+      ({ port } = await app.start());
+    } catch (e) {
+      // Not listening (port taken): close what createApp opened, so the process can exit at once.
+      await app.stop().catch(() => {});
+      throw e;
+    }
     const logger = app.ctx.logger;
-    logger.info(
-      { port, startup_ms: Math.round(process.uptime() * 1000), rss_bytes: process.memoryUsage().rss },
-      'voicechat started',
-    );
 
-    await new Promise<void>((resolve) => {
+    // The handlers go in before "voicechat started" is written: whoever waits for that line may
+    // signal at once, and a signal with no handler would kill the process without a clean stop.
+    const stopped = new Promise<void>((resolve) => {
       let stopping = false;
       const onSignal = (signal: NodeJS.Signals) => {
         if (stopping) return;
@@ -77,6 +87,12 @@ First run: with no config anywhere (no --config, no VOICECHAT_CONFIG, no voicech
       process.once('SIGTERM', onSignal);
       process.once('SIGINT', onSignal);
     });
+    logger.info(
+      { port, startup_ms: Math.round(process.uptime() * 1000), rss_bytes: process.memoryUsage().rss },
+      'voicechat started',
+    );
+    await stopped;
+    lock?.release();
     logger.flush();
     // Idle keep-alive sockets would hold the uWS loop open for a while; everything is closed, so exit now.
     this.exit(0);

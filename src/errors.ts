@@ -6,7 +6,7 @@
  * logger), shown only as INTERNAL.
  */
 
-import { translateDbError } from './db/errors.js';
+import { isDbConnectionError, translateDbError } from './db/errors.js';
 import { type AppError, errors, isAppError } from './error-catalogue.js';
 
 export * from './error-catalogue.js';
@@ -30,7 +30,22 @@ export function toAppError(err: unknown, log?: ErrorLog, context: Record<string,
   }
   if (e?.type === 'entity.parse.failed') return errors.validation('The request body is not valid JSON.');
   const db = translateDbError(err);
-  if (db) return db;
+  if (db) {
+    if (isDbConnectionError(err)) logOutage(log, err, context);
+    return db;
+  }
   log?.error({ err, ...context }, 'unhandled error');
   return errors.internal();
+}
+
+/** When each log last reported an unreachable database: once per 30 s, not once per request. */
+const outageLogged = new WeakMap<ErrorLog, number>();
+const OUTAGE_LOG_INTERVAL_MS = 30_000;
+
+function logOutage(log: ErrorLog | undefined, err: unknown, context: Record<string, unknown>): void {
+  if (!log) return;
+  const now = Date.now();
+  if (now - (outageLogged.get(log) ?? 0) < OUTAGE_LOG_INTERVAL_MS) return;
+  outageLogged.set(log, now);
+  log.error({ err, ...context }, 'database unavailable: answering 503');
 }

@@ -17,3 +17,14 @@ export const plainText = (max: number) => z.string().max(max).refine(noNul, 'mus
 
 /** Role and channel positions. */
 export const position = z.number().int().min(0).max(1_000_000);
+
+/**
+ * A whole number in a query string: plain decimal digits only (no `0x10`, `1e1`, `+5`, spaces or
+ * empty value, which `z.coerce.number()` would all accept), then checked against min/max.
+ */
+export const queryInt = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d{1,9}$/, 'must be a whole number in decimal digits')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));

@@ -54,6 +54,21 @@ function serializeError(err: unknown): Record<string, unknown> {
   };
 }
 
+/**
+ * stdout, written synchronously line by line and never waited on. pino's default (asynchronous, with
+ * a synchronous flush on exit that retries EAGAIN and EPIPE forever) kept a stopped server alive when
+ * stdout was a pipe nobody read any more (`serve | head -1`): SIGTERM closed the port, then the exit
+ * flush spun. Here a reader that is gone (EPIPE) stops logging, a reader that has stalled (EAGAIN)
+ * drops lines beyond a 4 MiB backlog instead of blocking, and there is nothing left to flush at exit.
+ */
+export function stdoutDestination(): DestinationStream {
+  const dest = pino.destination({ dest: 1, sync: true, maxLength: 4 * 1024 * 1024, retryEAGAIN: () => false });
+  // After pino's own EPIPE filter (which silences the stream), any write error lands here: ignored,
+  // because the log has nowhere else to go and must not take the process down or hold it up.
+  dest.on('error', () => {});
+  return dest;
+}
+
 export function createLogger(level = 'info', destination?: DestinationStream): Logger {
   return pino(
     {
@@ -63,6 +78,6 @@ export function createLogger(level = 'info', destination?: DestinationStream): L
       redact: { paths: redactPaths, censor: '[redacted]' },
       serializers: { err: serializeError, error: serializeError },
     },
-    destination,
+    destination ?? stdoutDestination(),
   );
 }

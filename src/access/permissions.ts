@@ -39,11 +39,17 @@ export const EVERYONE_FORBIDDEN: bigint =
 
 export const has = (perms: bigint, bit: bigint): boolean => (perms & bit) === bit;
 
-/** Parses a wire bitfield (decimal string or number); undefined when invalid. Unknown bits are dropped. */
+/**
+ * Parses a wire bitfield (decimal string or number); undefined when invalid. A bit no permission
+ * uses (or a value past 64 bits) is refused, not masked: silently storing `"0"` for
+ * `"18446744073709551616"` would grant or revoke something other than what the caller sent.
+ */
 export function parsePermissions(value: unknown): bigint | undefined {
-  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return BigInt(value) & ALL_PERMISSIONS;
-  if (typeof value === 'string' && /^\d{1,20}$/.test(value)) return BigInt(value) & ALL_PERMISSIONS;
-  return undefined;
+  let v: bigint;
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) v = BigInt(value);
+  else if (typeof value === 'string' && /^\d{1,20}$/.test(value)) v = BigInt(value);
+  else return undefined;
+  return (v & ~ALL_PERMISSIONS) === 0n ? v : undefined;
 }
 
 export const toWire = (perms: bigint | number | string): string => BigInt(perms).toString();

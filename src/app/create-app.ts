@@ -33,8 +33,10 @@ import { NodeKeySync } from '../keys/node-sync.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createMessageWriter } from '../messages/repo.js';
 import { createMetrics } from '../metrics.js';
+import { OutageLog } from '../net/outage-log.js';
 import { listen } from '../net/uws.js';
 import { RateLimits } from '../ratelimit/index.js';
+import { sweepPartialUploads } from '../uploads/storage.js';
 import { registerVoiceMetrics } from '../voice/metrics.js';
 import { attachVoiceSignalling } from '../voice/signalling.js';
 import { VoiceService } from '../voice/VoiceService.js';
@@ -97,7 +99,14 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
         maxRetriesPerRequest: 1,
       })
     : undefined;
-  redis?.on('error', (err) => logger.warn({ err }, 'redis connection error'));
+  // One line when Redis goes away and one when it is back, not one per request or reconnect attempt.
+  const redisOutage = redis
+    ? new OutageLog(
+        logger,
+        'redis (rate limits)',
+        'login, registration and WebSocket upgrades are refused (429) until it is back',
+      ).watch(redis)
+    : undefined;
   // Wait (briefly) for the first connection, so the fail-closed limits do not refuse the first
   // requests of a healthy node; an unreachable Redis is logged and the limits fail closed.
   if (redis) {
@@ -126,6 +135,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     prefix: config.redisPrefix,
     logger,
     ...(redis ? { redis } : {}),
+    ...(redisOutage ? { outage: redisOutage } : {}),
   });
   const dummyPassword = new DummyPassword(config);
   dummyPassword.warmUp().catch((err) => logger.error({ err }, 'dummy password hash failed'));
@@ -181,6 +191,13 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
       else logger.warn({ reason: voice.reason }, 'voice unavailable: text chat only');
       const { port, close } = await listen(http, config.host, config.port);
       closeListener = close;
+      // Partial files of uploads a previous run was killed in the middle of. On SQLite this server is
+      // the only one on its data directory (serve's lock), so every `.part` is a leftover; Postgres
+      // nodes may share the directory, so only the ones nobody has written to for a while go.
+      await sweepPartialUploads(config.dataDir, Date.now(), ctx.dialect === 'sqlite' ? 0 : undefined).then(
+        (n) => n > 0 && logger.info({ files: n }, 'removed partial uploads left by an earlier run'),
+        (err: unknown) => logger.warn({ err }, 'could not sweep partial uploads'),
+      );
       jobs = JobScheduler.start({ db, dialect: ctx.dialect, config, logger, metrics: ctx.metrics }, JOBS);
       logger.info({ port, host: config.host, dialect: ctx.dialect, tls: Boolean(config.tlsCert) }, 'listening');
       return { port };

@@ -3,7 +3,7 @@
  * This is the only module that reads process.env. Every bad setting is reported in one error, by
  * name, never by value.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { parseEnvFile } from './env-file.js';
@@ -52,6 +52,15 @@ export function findConfigFile(opts: { configPath?: string; env?: Env; cwd?: str
   return candidates.find((c) => existsSync(c));
 }
 
+/** Any permission bit for "others" (world-readable, -writable or -executable). */
+function accessibleByOthers(file: string): boolean {
+  try {
+    return (statSync(file).mode & 0o007) !== 0;
+  } catch {
+    return false; // unreadable: reported by the read below
+  }
+}
+
 export function loadConfig(opts: LoadOptions = {}): Config {
   const env = opts.env ?? process.env;
   const cwd = opts.cwd ?? process.cwd();
@@ -62,6 +71,13 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   if (configPath) {
     if (!existsSync(configPath)) {
       problems.push(`config file ${configPath} does not exist`);
+    } else if (accessibleByOthers(configPath)) {
+      // Like the keyring: it may hold the database URL, SMTP and TURN secrets. Refused, not warned
+      // about: a warning in a log nobody reads leaves the secrets open to every local account.
+      const mode = (statSync(configPath).mode & 0o777).toString(8).padStart(3, '0');
+      problems.push(
+        `config file ${configPath} is accessible by others (mode ${mode}); it may hold secrets: run \`chmod o-rwx ${configPath}\``,
+      );
     } else {
       try {
         fileValues = parseEnvFile(readFileSync(configPath, 'utf8'));

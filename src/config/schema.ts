@@ -86,6 +86,12 @@ export const SETTINGS = {
   /** How long a SQLite write waits for another connection's lock before answering 503 (SQLite only). */
   sqliteBusyTimeoutMs: { env: 'VOICECHAT_SQLITE_BUSY_TIMEOUT_MS', schema: int(50, 60000), default: '5000' },
   uploadMaxBytes: { env: 'VOICECHAT_UPLOAD_MAX_BYTES', schema: int(1, 104857600), default: '52428800' },
+  /** Per user: the bytes of all their stored attachments (unsent uploads included); 1 GiB. */
+  uploadQuotaBytes: {
+    env: 'VOICECHAT_UPLOAD_QUOTA_BYTES',
+    schema: int(1, Number.MAX_SAFE_INTEGER),
+    default: '1073741824',
+  },
   logLevel: {
     env: 'VOICECHAT_LOG_LEVEL',
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),

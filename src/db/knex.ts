@@ -110,7 +110,13 @@ export function createDb(opts: DbOptions): Db {
   if (opts.dialect === 'pg') {
     return knexFactory({
       client: 'pg',
-      connection: { connectionString: opts.databaseUrl, types: pgTypes() } as Knex.PgConnectionConfig,
+      // An unreachable server fails a request within seconds (answered 503) instead of hanging it for
+      // the TCP connect timeout.
+      connection: {
+        connectionString: opts.databaseUrl,
+        types: pgTypes(),
+        connectionTimeoutMillis: 5000,
+      } as Knex.PgConnectionConfig,
       pool: { min: 0, max: opts.poolMax ?? 10 },
     });
   }

@@ -8,6 +8,7 @@
 import { Redis } from 'ioredis';
 import { randomToken } from '../crypto/random.js';
 import type { Logger } from '../logger.js';
+import { OutageLog } from '../net/outage-log.js';
 import { type BusHandler, type BusMessage, deliverToAll, type EventBus } from './bus.js';
 
 const KINDS = new Set(['dispatch', 'sessions_revoked', 'access_changed']);
@@ -19,6 +20,7 @@ export class RedisEventBus implements EventBus {
   readonly #sub: Redis;
   readonly #channel: string;
   readonly #logger: Logger;
+  readonly #outage: OutageLog;
   #closed = false;
 
   /**
@@ -49,7 +51,9 @@ export class RedisEventBus implements EventBus {
     this.#logger = logger;
     this.#pub = new Redis(url, { maxRetriesPerRequest: 2 });
     this.#sub = new Redis(url, { maxRetriesPerRequest: 2 });
-    for (const r of [this.#pub, this.#sub]) r.on('error', (err) => logger.warn({ err }, 'redis bus connection error'));
+    // Once per outage for both connections, not per reconnect attempt or per failed publish.
+    this.#outage = new OutageLog(logger, 'redis (event bus)', 'events reach only this node until it is back');
+    this.#outage.watch(this.#pub).watch(this.#sub);
     this.#sub.on('message', (ch: string, text: string) => {
       if (ch === this.#channel) this.#receive(text);
     });
@@ -65,7 +69,10 @@ export class RedisEventBus implements EventBus {
       this.#logger.error({ err, kind: message.kind }, 'bus message not serialisable');
       return;
     }
-    this.#pub.publish(this.#channel, text).catch((err) => this.#logger.error({ err }, 'redis bus publish failed'));
+    this.#pub.publish(this.#channel, text).then(
+      () => this.#outage.up(),
+      (err: unknown) => this.#outage.down(err),
+    );
   }
 
   subscribe(handler: BusHandler): () => void {

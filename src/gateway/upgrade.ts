@@ -2,8 +2,8 @@
  * The `/ws` upgrade: its rules that need no I/O — where the token may come from (only the
  * `access_token.<jwt>` subprotocol, never the URL or a cookie), which browser origins may connect, the
  * client address for the per-IP upgrade limit — and the handler that applies them in order: per-IP
- * limit (counts every attempt) → URL token → Origin → token and live session. A refusal is an HTTP
- * answer (401/403/429/503) and no socket.
+ * limit (counts every attempt) → handshake (version 13, a valid key: else 400) → URL token → Origin →
+ * token and live session. A refusal is an HTTP answer (400/401/403/429/503) and no socket.
  */
 
 import { STATUS_CODES } from 'node:http';
@@ -11,7 +11,7 @@ import { BlockList, isIP } from 'node:net';
 import type { Config } from '../config/index.js';
 import type { AppContext } from '../context.js';
 import { randomToken } from '../crypto/random.js';
-import { errors, toAppError } from '../errors.js';
+import { AppError, errors, toAppError } from '../errors.js';
 import { normalizeIp } from '../net/ip.js';
 import type { HttpRequest, HttpResponse, us_socket_context_t } from '../net/uws.js';
 import { ipKey } from '../ratelimit/index.js';
@@ -125,6 +125,24 @@ export interface UpgradeDeps {
   isClosed(): boolean;
 }
 
+/**
+ * RFC 6455 §4.2.1: version 13 and a 16-byte base64 key, or 400 at once (with the version we speak,
+ * §4.4) — uWS would otherwise hold a bad handshake open until its idle timeout.
+ */
+export function checkHandshake(version: string, key: string): void {
+  if (version.trim() !== '13') {
+    throw new AppError('VALIDATION_FAILED', 400, 'Unsupported WebSocket version; this server speaks 13.', {
+      details: [{ path: 'Sec-WebSocket-Version', message: 'must be 13' }],
+      headers: { 'Sec-WebSocket-Version': '13' },
+    });
+  }
+  if (!/^[A-Za-z0-9+/]{22}==$/.test(key.trim())) {
+    throw errors.validation('Invalid Sec-WebSocket-Key.', [
+      { path: 'Sec-WebSocket-Key', message: 'must be 16 bytes in base64' },
+    ]);
+  }
+}
+
 /** The uWS `upgrade` handler of `/ws`. */
 export function upgradeHandler(deps: UpgradeDeps) {
   const { config, limits, sessions, logger } = deps.ctx;
@@ -132,6 +150,7 @@ export function upgradeHandler(deps: UpgradeDeps) {
   return (res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void => {
     // The request object dies at the first await: copy what we need now.
     const key = req.getHeader('sec-websocket-key');
+    const version = req.getHeader('sec-websocket-version');
     const protocols = req.getHeader('sec-websocket-protocol');
     const extensions = req.getHeader('sec-websocket-extensions');
     const origin = req.getHeader('origin');
@@ -147,6 +166,7 @@ export function upgradeHandler(deps: UpgradeDeps) {
       try {
         if (deps.isClosed()) throw errors.unavailable('The server is shutting down.');
         await limits.consume('ws_upgrade_ip', ipKey(ip));
+        checkHandshake(version, key);
         refuseTokenInUrl(query);
         if (!originAllowed(config, origin, host)) throw errors.forbidden('This origin may not connect.');
         const authAt = Date.now();

@@ -1,7 +1,7 @@
 /** zod schemas for guild, member, role, ban and invite request bodies and query strings. */
 import { z } from 'zod';
 import { permissionsField } from '../access/schema.js';
-import { displayName, plainText, position } from '../fields.js';
+import { displayName, plainText, position, queryInt } from '../fields.js';
 import { ID } from '../ids.js';
 
 export const guildCreate = z.strictObject({ name: displayName(100) });
@@ -42,7 +42,7 @@ export const pageQuery = z.object({
     .string()
     .regex(/^\d{1,18}$/, 'must be an audit row id')
     .optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(50),
+  limit: queryInt(1, 100).default(50),
 });
 
 export type GuildCreate = z.output<typeof guildCreate>;

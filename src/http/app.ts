@@ -14,6 +14,7 @@ import { normalizeIp } from '../net/ip.js';
 import { type ExpressApp, express, uwsAppOf } from '../net/uws.js';
 import { jsonBody } from './json-body.js';
 import { errorHandler, notFoundHandler } from './middleware/errors.js';
+import { isRawUpload } from './routes/uploads.js';
 import { serveWebClient } from './static-web.js';
 
 export const JSON_BODY_LIMIT = 1024 * 1024;
@@ -80,7 +81,7 @@ export function createHttpApp(ctx: AppContext, modules: RouteModule[]): ExpressA
     next();
   });
   // Our own reader, not express.json(): see json-body.ts (cost, and raw uploads must stay streams).
-  app.use(jsonBody(JSON_BODY_LIMIT));
+  app.use(jsonBody(JSON_BODY_LIMIT, isRawUpload));
 
   app.get('/health', (_req: Request, res: Response) => {
     res.json({ status: 'ok' });

@@ -21,9 +21,14 @@ const bodySizes = new WeakMap<Request, number>();
 /** The size in bytes of the JSON body read for `req` (0 when none), for routes with a tighter limit. */
 export const jsonBodySize = (req: Request): number => bodySizes.get(req) ?? 0;
 
-export function jsonBody(limitBytes: number) {
+/**
+ * `rawBody(req)` marks routes whose body is a raw stream (uploads): never read here whatever its
+ * Content-Type, so the route can refuse a JSON-typed upload with its documented 415 instead of this
+ * reader answering 400 for a body that is not JSON.
+ */
+export function jsonBody(limitBytes: number, rawBody: (req: Request) => boolean = () => false) {
   return (req: Request, _res: Response, next: NextFunction): void => {
-    if (!BODY_METHODS.has(req.method) || !isJsonType(req.headers['content-type'])) {
+    if (!BODY_METHODS.has(req.method) || !isJsonType(req.headers['content-type']) || rawBody(req)) {
       next();
       return;
     }

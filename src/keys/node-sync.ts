@@ -12,6 +12,7 @@ import { PURPOSES } from '../crypto/keyring.js';
 import type { Db } from '../db/knex.js';
 import { newId, nowMs } from '../ids.js';
 import type { Logger } from '../logger.js';
+import { OutageLog } from '../net/outage-log.js';
 import * as repo from './repo.js';
 import { applyRotations } from './state.js';
 
@@ -63,7 +64,11 @@ export class NodeKeySync {
     if (opts.redis) {
       const { Redis } = await import('ioredis');
       const sub = new Redis(opts.redis.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
-      sub.on('error', (err) => opts.logger.warn({ err }, 'redis (key notices) connection error'));
+      new OutageLog(
+        opts.logger,
+        'redis (key notices)',
+        'key changes reach this node by its heartbeat until it is back',
+      ).watch(sub);
       sub.on('message', () => void sync.refresh());
       sub.subscribe(keysChannel(opts.redis.prefix)).catch(() => {});
       sync.#sub = sub;

@@ -1,6 +1,6 @@
 /** zod schemas for message bodies and the history query. Lengths count characters (code points). */
 import { z } from 'zod';
-import { noNul } from '../fields.js';
+import { noNul, queryInt } from '../fields.js';
 import { ID } from '../ids.js';
 
 const chars = (s: string) => {
@@ -42,6 +42,6 @@ export type MessageEdit = z.output<typeof messageEdit>;
 export const historyQuery = z.object({
   before: id.optional(),
   after: id.optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(50),
+  limit: queryInt(1, 100).default(50),
 });
 export type HistoryQuery = z.output<typeof historyQuery>;

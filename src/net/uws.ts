@@ -24,25 +24,31 @@ export { express };
 
 export type ExpressApp = ReturnType<typeof express>;
 
+/** `LIBUS_LISTEN_EXCLUSIVE_PORT` (the typings declare it only as an enum member). */
+const EXCLUSIVE_PORT: number =
+  (uWS as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT?: number }).LIBUS_LISTEN_EXCLUSIVE_PORT ?? 1;
+
 /** The uWS app under an ultimate-express app (one port for REST and the gateway). */
 export const uwsAppOf = (app: ExpressApp): UWS.TemplatedApp => (app as unknown as { uwsApp: UWS.TemplatedApp }).uwsApp;
 
-/** Listens and resolves with the bound port and a function that closes the listen socket. */
+/**
+ * Listens (exclusively: no other socket may share the port) and resolves with the bound port and a
+ * function that closes the listen socket.
+ */
 export function listen(app: ExpressApp, host: string, port: number): Promise<{ port: number; close: () => void }> {
   const uwsApp = uwsAppOf(app);
   let listenSocket: UWS.us_listen_socket | false = false;
   const original = uwsApp.listen.bind(uwsApp) as (...args: unknown[]) => UWS.TemplatedApp;
-  (uwsApp as unknown as { listen: (...args: unknown[]) => UWS.TemplatedApp }).listen = (...args: unknown[]) =>
-    original(
-      ...args.map((a) =>
-        typeof a === 'function'
-          ? (socket: UWS.us_listen_socket | false) => {
-              listenSocket = socket;
-              if (socket) (a as (s: unknown) => void)(socket);
-            }
-          : a,
-      ),
-    );
+  // ultimate-express calls listen(host, port, cb); we call it as listen(host, port, EXCLUSIVE, cb).
+  // uWS's default sets SO_REUSEPORT, so a second server on the same port would start silently and
+  // the kernel would split connections between the two.
+  (uwsApp as unknown as { listen: (...args: unknown[]) => UWS.TemplatedApp }).listen = (...args: unknown[]) => {
+    const cb = args[args.length - 1] as (s: unknown) => void;
+    return original(...args.slice(0, -1), EXCLUSIVE_PORT, (socket: UWS.us_listen_socket | false) => {
+      listenSocket = socket;
+      if (socket) cb(socket);
+    });
+  };
   return new Promise((resolve, reject) => {
     try {
       app.listen(port, host, (boundPort: number) => {

@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import { type RateLimiterAbstract, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { errors } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { OutageLog } from '../net/outage-log.js';
 
 export interface LimitRule {
   /** Allowed events per window (before scaling). */
@@ -42,7 +43,8 @@ export const RULES = {
   password_confirm_user: { points: 10, durationSec: 300, failClosed: true },
   message_user: { points: 10, durationSec: 10 },
   upload_user: { points: 5, durationSec: 60 },
-  ws_upgrade_ip: { points: 10, durationSec: 60 },
+  /** Fails closed like the login limits: an unreachable store must not lift the upgrade limit. */
+  ws_upgrade_ip: { points: 10, durationSec: 60, failClosed: true },
   voice_join_second: { points: 1, durationSec: 1 },
   voice_join_minute: { points: 5, durationSec: 60 },
   // E2EE (issue 10, docs/e2ee.md). Claims: 60 per minute per caller and 10 per minute per caller and
@@ -67,14 +69,25 @@ export interface RateLimiterOptions {
   logger: Logger;
   /** Key prefix, so several apps can share one Redis. */
   prefix?: string;
+  /** Where store failures are reported (once per outage); default: a new one on `logger`. */
+  outage?: OutageLog;
 }
 
 export class RateLimits {
   #limiters = new Map<string, RateLimiterAbstract>();
   #opts: RateLimiterOptions;
 
+  #outage: OutageLog;
+
   constructor(opts: RateLimiterOptions) {
     this.#opts = opts;
+    this.#outage =
+      opts.outage ?? new OutageLog(opts.logger, 'rate-limit store', 'limits marked failClosed refuse requests');
+  }
+
+  /** A store failure: logged once per outage (not per request); failClosed rules refuse meanwhile. */
+  #storeFailed(e: unknown, limit: string): void {
+    this.#outage.down(e, { limit });
   }
 
   #limiter(name: string, rule: LimitRule): RateLimiterAbstract {
@@ -116,7 +129,7 @@ export class RateLimits {
         await limiter.block(key, limiter.blockDuration);
       }
     } catch (e) {
-      this.#opts.logger.error({ err: e, limit: name }, 'rate-limit store unavailable');
+      this.#storeFailed(e, name);
     }
   }
 
@@ -125,9 +138,13 @@ export class RateLimits {
     const rule: LimitRule = RULES[name];
     try {
       await this.#limiter(name, rule).consume(key, points);
+      this.#outage.up();
     } catch (e) {
-      if (e instanceof RateLimiterRes) throw errors.rateLimited(e.msBeforeNext / 1000);
-      this.#opts.logger.error({ err: e, limit: name }, 'rate-limit store unavailable');
+      if (e instanceof RateLimiterRes) {
+        this.#outage.up();
+        throw errors.rateLimited(e.msBeforeNext / 1000);
+      }
+      this.#storeFailed(e, name);
       if (rule.failClosed) throw errors.rateLimited(60);
     }
   }
@@ -140,7 +157,7 @@ export class RateLimits {
       if (!res) return 0;
       return res.consumedPoints > this.allowance(name) ? Math.ceil(res.msBeforeNext / 1000) : 0;
     } catch (e) {
-      this.#opts.logger.error({ err: e, limit: name }, 'rate-limit store unavailable');
+      this.#storeFailed(e, name);
       return rule.failClosed ? 60 : 0;
     }
   }

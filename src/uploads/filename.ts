@@ -1,7 +1,11 @@
 /**
  * Client filenames → a clean display name. Never used as a path (files are stored under random
- * names); cleaned so it is safe to show and to put back into Content-Disposition. Percent-escapes are
- * deliberately NOT decoded: `%2e%2e%2f` stays literal text, which contains no separator.
+ * names); cleaned so it is safe to show and to put back into Content-Disposition.
+ *
+ * `X-Filename` is percent-encoded UTF-8 (an HTTP header cannot carry `é` or `日本`: such bytes never
+ * reach us intact), decoded by `headerFilename` BEFORE the cleaning, so what a decoded name contains
+ * (`%2e%2e%2f` → `../`, `%00`) meets the same rules as a raw one. A value that is not valid
+ * percent-encoded UTF-8 (`50%.png`) is taken literally, as before.
  */
 
 const MAX_BYTES = 255;
@@ -22,6 +26,16 @@ function truncateUtf8(s: string, maxBytes: number): string {
     used += n;
   }
   return base + ext;
+}
+
+/** The raw `X-Filename` value → the client's name (percent-decoded when it is valid UTF-8). */
+export function headerFilename(raw: string): string {
+  if (!raw.includes('%')) return raw;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
 }
 
 export function sanitizeFilename(raw: string): string {

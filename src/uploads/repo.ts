@@ -1,5 +1,5 @@
 /** Storage of attachment rows (uploads and their link to a message): the only knex user of uploads. */
-import type { Queryable } from '../db/knex.js';
+import type { Dialect, Queryable } from '../db/knex.js';
 import type { AttachmentRow } from './presenter.js';
 
 export interface StoredAttachmentRow extends AttachmentRow {
@@ -10,6 +10,18 @@ export interface StoredAttachmentRow extends AttachmentRow {
 export const attachmentRepo = {
   find: (q: Queryable, id: string): Promise<StoredAttachmentRow | undefined> => q('attachments').where({ id }).first(),
   insert: (q: Queryable, row: StoredAttachmentRow) => q('attachments').insert(row),
+  /** Bytes of every stored attachment the user uploaded (linked or not): what the quota counts. */
+  usedBytes: async (q: Queryable, uploaderId: string): Promise<number> => {
+    const row = await q('attachments').where({ uploader_id: uploaderId }).sum({ total: 'size_bytes' }).first();
+    return Number(row?.total ?? 0);
+  },
+  /**
+   * Serialises one user's quota checks until the transaction ends: Postgres locks the user's row;
+   * SQLite needs nothing (our transactions begin IMMEDIATE, so writers already take turns).
+   */
+  lockUploader: async (q: Queryable, dialect: Dialect, uploaderId: string): Promise<void> => {
+    if (dialect === 'pg') await q('users').where({ id: uploaderId }).forUpdate().first('id');
+  },
   forMessages: (q: Queryable, messageIds: string[]): Promise<AttachmentRow[]> =>
     messageIds.length === 0
       ? Promise.resolve([])

@@ -101,21 +101,23 @@ describe('web client: two people chat', { timeout: 60_000 }, () => {
     for (const p of [a, b]) expect(await messageRows(p).filter({ hasText: 'Hello Bob' }).count()).toBe(1);
   });
 
-  it('uploads an image with a progress bar; the other side previews it', async () => {
+  it('uploads an image (a non-ASCII name: percent-encoded X-Filename) with a progress bar; the other side previews it', async () => {
     const b = bob.page;
-    await b.locator('input[type=file]').setInputFiles({ name: 'cover photo.png', mimeType: 'image/png', buffer: PNG });
-    await b.getByRole('list', { name: 'Attachments' }).getByText('cover photo.png').waitFor();
+    await b
+      .locator('input[type=file]')
+      .setInputFiles({ name: 'couverture café 日本.png', mimeType: 'image/png', buffer: PNG });
+    await b.getByRole('list', { name: 'Attachments' }).getByText('couverture café 日本.png').waitFor();
     await expect.poll(() => b.locator('.uploads progress').getAttribute('value')).toBe('1');
     await sendInBrowser(b, 'Our next book');
     const row = messageRows(alice.page).filter({ hasText: 'Our next book' });
-    const img = row.getByRole('img', { name: 'cover photo.png' });
+    const img = row.getByRole('img', { name: 'couverture café 日本.png' });
     await img.waitFor();
     expect(await img.getAttribute('src')).toMatch(/^blob:/);
     await expect.poll(() => img.evaluate((el: any) => el.complete && el.naturalWidth)).toBe(2);
     // The file button downloads it with its name.
     const download = alice.page.waitForEvent('download');
-    await row.getByRole('button', { name: /cover photo\.png/ }).click();
-    expect((await download).suggestedFilename()).toBe('cover photo.png');
+    await row.getByRole('button', { name: /couverture café 日本\.png/ }).click();
+    expect((await download).suggestedFilename()).toBe('couverture café 日本.png');
   });
 
   it('kept every request on the server origin, with no CSP violation or page error', () => {

@@ -253,7 +253,7 @@ describe('rate limits and lockout at the documented numbers (windows shrunk by c
     const reg = await api(server, 'POST', '/auth/register', { body: { username: uniqueName(), password: PASSWORD } });
     expect(reg.status).toBe(429);
     expect(await server.db('users').select('id')).toHaveLength(0);
-    expect(server.logs.join('')).toContain('rate-limit store unavailable');
+    expect(server.logs.join('')).toContain('redis (rate limits) unavailable');
   });
 
   it('unknown user and wrong password: byte-identical answers, median times within 20%', async () => {

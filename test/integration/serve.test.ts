@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Init from '../../commands/init.js';
@@ -129,17 +130,20 @@ describe('voicechat serve (real process)', () => {
   });
 
   it('flags override the config file (--port)', async () => {
-    // Another process holds a port: asking for it explicitly must fail cleanly, proving --port is used.
-    const holder = await serve(['--config', configPath]);
-    const clash = await startServe(['--config', configPath, '--host', '127.0.0.1', '--port', String(holder.port)]);
+    // Another socket holds a port: asking for it explicitly must fail cleanly, proving --port is used.
+    // (A second serve on the same config would be refused by the SQLite data-directory lock first:
+    // serve-guards.test.ts covers both.)
+    const holder = net.createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', () => r()));
+    const port = (holder.address() as net.AddressInfo).port;
+    const clash = await startServe(['--config', configPath, '--host', '127.0.0.1', '--port', String(port)]);
+    holder.close();
     expect('exit' in clash && clash.exit).not.toBe(0);
     if ('exit' in clash) {
       expect(clash.stderr.trim().split('\n')).toHaveLength(1);
       expect(clash.stderr).toMatch(/cannot listen on 127\.0\.0\.1:\d+/);
       printed.push(clash.stdout, clash.stderr);
     }
-    expect(await holder.stop()).toBe(0);
-    collect(holder);
   });
 
   it('refuses to start, with a one-line reason, while migrations are pending', async () => {

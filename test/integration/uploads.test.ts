@@ -125,7 +125,9 @@ describe('uploads', () => {
       ['../../etc/passwd', null],
       ['../../etc/passwd.txt', 'passwd.txt'],
       ['..\\..\\x.txt', 'x.txt'],
-      ['%2e%2e%2f%2e%2e%2fx.txt', '%2e%2e%2f%2e%2e%2fx.txt'],
+      // X-Filename is percent-decoded first (issue 14), then cleaned like any name.
+      ['%2e%2e%2f%2e%2e%2fx.txt', 'x.txt'],
+      ['%2E%2E%5C..%5Cz.txt', 'z.txt'],
       ['...hidden.png', 'hidden.png'],
       ['/absolute/path/y.png', 'y.png'],
     ];

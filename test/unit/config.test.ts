@@ -1,4 +1,4 @@
-import { rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { configCandidates, loadConfig } from '../../src/config/index.js';
@@ -135,5 +135,18 @@ describe('configuration loading', () => {
       configPath: write('p.env', ''),
     });
     expect(pg.dialect).toBe('pg');
+  });
+
+  it('refuses a config file others can read or write (it may hold secrets), naming path and mode', () => {
+    const file = write('open.env', 'VOICECHAT_PORT=9000\n');
+    for (const mode of [0o644, 0o604, 0o602, 0o601, 0o666]) {
+      chmodSync(file, mode);
+      const err = configError(() => loadConfig({ env: {}, cwd: dir, configPath: file }));
+      expect(err.message).toContain(`config file ${file} is accessible by others (mode ${mode.toString(8)})`);
+    }
+    for (const mode of [0o600, 0o640, 0o400]) {
+      chmodSync(file, mode);
+      expect(loadConfig({ env: {}, cwd: dir, configPath: file }).port).toBe(9000);
+    }
   });
 });
