@@ -9,7 +9,11 @@
  *    near), 400 px per frame: the longest frame (requestAnimationFrame gaps) and the long tasks
  *    (PerformanceObserver, > 50 ms) seen; target: no frame over 50 ms.
  *
- * Options (env): BENCH_RUNS (default 5), BENCH_HISTORY (default 10000).
+ * 4–6. Voice and E2EE (bench/web-voice.ts): click on a voice channel → the other side heard; page CPU
+ *    with E2EE voice off and on; the JS loaded for DMs and for voice.
+ *
+ * Options (env): BENCH_RUNS (default 5), BENCH_HISTORY (default 10000), BENCH_VOICE_SECONDS (default
+ * 60), BENCH_ONLY_VOICE=1 (parts 4–6 only).
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
@@ -22,6 +26,7 @@ import { newId, nowMs } from '../src/ids.js';
 import { launchBrowser } from '../test/support/browser.js';
 import { api, createUser } from '../test/support/factories.js';
 import { startTestServer } from '../test/support/server.js';
+import { benchVoice, lazyChunkSizes } from './web-voice.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const WEB = path.join(ROOT, 'dist', 'web');
@@ -105,7 +110,35 @@ async function signedInPage(browser: Browser, baseURL: string, refreshToken: str
   return context.newPage();
 }
 
+async function voiceOnly() {
+  execFileSync('npm', ['run', '--silent', 'build:web'], { cwd: ROOT, stdio: 'inherit' });
+  const lazy = lazyChunkSizes(WEB);
+  const voice = await benchVoice(RUNS, Number(process.env.BENCH_VOICE_SECONDS ?? 60));
+  printVoice(lazy, voice);
+}
+
+function printVoice(lazy: ReturnType<typeof lazyChunkSizes>, voice: Awaited<ReturnType<typeof benchVoice>>) {
+  const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+  const rows = [
+    ['voice: click → other side heard (median)', `${Math.round(voice.voice_click_to_heard_ms.median)} ms`, '< 1 s'],
+    [`voice: page main-thread CPU, E2EE off (${voice.cpu_seconds} s)`, pct(voice.page_cpu_e2ee_off), ''],
+    [`voice: page main-thread CPU, E2EE on (${voice.cpu_seconds} s)`, pct(voice.page_cpu_e2ee_on), ''],
+    ['voice JS (gzip, on first join)', `${kb(lazy.voice_js_gzip)} KB`, ''],
+    ['DM/E2EE JS + olm.wasm (gzip, on unlock)', `${kb(lazy.dm_js_gzip)} KB + ${kb(lazy.dm_wasm_gzip)} KB`, ''],
+  ];
+  const w = Math.max(...rows.map((r) => r[0]!.length));
+  console.log(
+    `\nload average ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}\n`,
+  );
+  for (const [k, v, t] of rows) console.log(`${k!.padEnd(w)}  ${v!.padEnd(24)}  ${t}`);
+  console.log(`\n${JSON.stringify({ ...lazy, ...voice }, null, 2)}`);
+}
+
 async function main() {
+  if (process.env.BENCH_ONLY_VOICE === '1') return voiceOnly();
   execFileSync('npm', ['run', '--silent', 'build:web'], { cwd: ROOT, stdio: 'inherit' });
   const sizes = bundleSizes();
 
@@ -180,6 +213,7 @@ async function main() {
   console.log(`\n${result.machine}; ${result.chromium}; load average ${result.load_average.join(' ')}\n`);
   for (const [k, v, t] of rows) console.log(`${k!.padEnd(w)}  ${v!.padEnd(24)}  ${t}`);
   console.log(`\n${JSON.stringify(result, null, 2)}`);
+  printVoice(lazyChunkSizes(WEB), await benchVoice(RUNS, Number(process.env.BENCH_VOICE_SECONDS ?? 60)));
 }
 
 main().catch((e) => {

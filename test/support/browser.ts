@@ -4,7 +4,8 @@
  * page makes, dialogs that open, CSP / Trusted Types violations and page errors, so tests can assert
  * that nothing left the server's origin and nothing was blocked. Screenshots go to test-output/web/.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -30,10 +31,46 @@ export const CHROMIUM_ARGS = [
   '--no-pings',
 ];
 
-export function launchBrowser(): Promise<Browser> {
+/** For voice: a fake microphone (a tone) granted without a prompt, autoplay, loopback ICE with real addresses. */
+export const MEDIA_ARGS = [
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+  '--allow-loopback-in-peer-connection',
+  '--autoplay-policy=no-user-gesture-required',
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
+];
+
+/**
+ * MEDIA_ARGS plus a fake microphone that plays a steady sine at `hz` (a WAV written once to the
+ * system temp dir; Chromium loops it), so tests can tell the microphone's sound from anything else.
+ */
+export function toneMicArgs(hz = 440): string[] {
+  const rate = 48_000;
+  const samples = rate * 2;
+  const wav = Buffer.alloc(44 + samples * 2);
+  wav.write('RIFF', 0);
+  wav.writeUInt32LE(36 + samples * 2, 4);
+  wav.write('WAVEfmt ', 8);
+  wav.writeUInt32LE(16, 16);
+  wav.writeUInt16LE(1, 20);
+  wav.writeUInt16LE(1, 22);
+  wav.writeUInt32LE(rate, 24);
+  wav.writeUInt32LE(rate * 2, 28);
+  wav.writeUInt16LE(2, 32);
+  wav.writeUInt16LE(16, 34);
+  wav.write('data', 36);
+  wav.writeUInt32LE(samples * 2, 40);
+  for (let i = 0; i < samples; i++)
+    wav.writeInt16LE(Math.round(12_000 * Math.sin((2 * Math.PI * hz * i) / rate)), 44 + i * 2);
+  const file = path.join(os.tmpdir(), `voicechat-tone-${hz}.wav`);
+  writeFileSync(file, wav);
+  return [...MEDIA_ARGS, `--use-file-for-fake-audio-capture=${file}`];
+}
+
+export function launchBrowser(extraArgs: string[] = []): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH))
     throw new Error(`${CHROMIUM_PATH} is missing: install Debian's chromium (apt-get install chromium)`);
-  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
+  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs] });
 }
 
 export interface Person {
@@ -167,10 +204,10 @@ export interface BrowserSuite {
  * A test file's fixture: a real server (throwaway database) and one Chromium, started before the
  * file's own hooks and closed after them; failed tests leave a screenshot per person.
  */
-export function browserSuite(opts: StartOptions = {}): BrowserSuite {
+export function browserSuite(opts: StartOptions & { browserArgs?: string[] } = {}): BrowserSuite {
   const suite = { people: {} } as BrowserSuite;
   beforeAll(async () => {
-    [suite.server, suite.browser] = await Promise.all([startTestServer(opts), launchBrowser()]);
+    [suite.server, suite.browser] = await Promise.all([startTestServer(opts), launchBrowser(opts.browserArgs)]);
   });
   afterEach((ctx) => screenshotIfFailed(ctx, suite.people));
   afterAll(async () => {

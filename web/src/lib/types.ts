@@ -34,6 +34,8 @@ export interface Channel {
   topic: string | null;
   position: number;
   user_limit: number | null;
+  /** Voice channels: media is end-to-end encrypted (issue 15). */
+  e2ee_voice?: boolean;
   created_at: string;
 }
 
@@ -113,6 +115,7 @@ export interface VoiceState {
   user_id: string;
   muted?: boolean;
   deafened?: boolean;
+  server_muted?: boolean;
 }
 
 export interface Ready {

@@ -9,7 +9,9 @@ import { GatewayClient } from '../lib/gateway';
 import { guildPermissions, has, type PermissionName } from '../lib/permissions';
 import { currentUser, onSignOut, signOutLocally } from '../lib/session';
 import type { Channel, GatewayEvent, Guild, Member, Ready, Role, User, VoiceState } from '../lib/types';
+import { applyToDevice } from './e2ee';
 import { applyMessageEvent, reconcileLoadedLogs, resetLogs, retryFailedSends } from './messages';
+import { applyVoiceEvent, leaveVoice, onGatewayReady, setVoiceSignaller } from './voice';
 
 export interface GuildView {
   guild: Guild;
@@ -43,8 +45,10 @@ export const gateway = new GatewayClient({
   onRevoked: () => signOutLocally('This session was signed out (from another device, or the password changed).'),
 });
 export const connection = gateway.state;
+setVoiceSignaller(gateway);
 
 onSignOut(() => {
+  void leaveVoice();
   gateway.stop();
   guilds.value = {};
   presence.value = {};
@@ -82,6 +86,7 @@ function applyReady(ready: Ready, reconnected: boolean): void {
     for (const id of Object.keys(next)) if (next[id]!.members) void loadMembers(id);
   }
   void retryFailedSends();
+  onGatewayReady(reconnected);
 }
 
 function patchGuild(guildId: string, fn: (g: GuildView) => GuildView | null): void {
@@ -277,9 +282,21 @@ function applyEvent(ev: GatewayEvent): void {
     case 'voice_state_update':
       if (d?.user_id && d?.channel_id)
         voiceStates.value = [...voiceStates.value.filter((v) => v.user_id !== d.user_id), d as VoiceState];
+      applyVoiceEvent(ev);
       return;
     case 'voice_user_left':
-      if (d?.user_id) voiceStates.value = voiceStates.value.filter((v) => v.user_id !== d.user_id);
+      if (d?.user_id)
+        voiceStates.value = voiceStates.value.filter(
+          (v) => !(v.user_id === d.user_id && v.channel_id === d.channel_id),
+        );
+      applyVoiceEvent(ev);
+      return;
+    case 'voice_new_producer':
+    case 'voice_producer_closed':
+      applyVoiceEvent(ev);
+      return;
+    case 'to_device':
+      applyToDevice(d);
       return;
     case 'session_revoked':
       signOutLocally('This session was signed out (from another device, or the password changed).');

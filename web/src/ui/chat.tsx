@@ -25,9 +25,12 @@ import {
   unread,
   voiceStates,
 } from '../state/store';
+import { voiceChannelId } from '../state/voice';
 import { Dialog, ErrorNote, Field, useAction } from './common';
+import { UnlockDialog } from './e2ee';
 import { Composer, MessageList, TypingLine } from './messages';
 import { ChannelSettings, CreateChannel, GuildMenu, MemberDialog } from './moderation';
+import { joinChannel, VoiceBar, VoiceView } from './voice';
 
 export function ConnectionBanner() {
   const s = connection.value;
@@ -148,16 +151,30 @@ function ChannelSidebar({ view, channelId }: { view: GuildView; channelId: strin
                     {n > 0 && <span class="sr-only"> unread</span>}
                   </a>
                 ) : (
-                  <span class="voice-channel">
+                  <a
+                    class="voice-channel"
+                    href={`/channels/${view.guild.id}/${c.id}`}
+                    aria-current={c.id === channelId ? 'page' : undefined}
+                    onClick={(e) => {
+                      linkClick(e);
+                      // Clicking a voice channel joins it (once; another click does not rejoin).
+                      if (voiceChannelId.value !== c.id) joinChannel(c);
+                    }}
+                  >
                     <span aria-hidden="true">♪ </span>
                     <bdi>{c.name}</bdi>
+                    {c.e2ee_voice ? (
+                      <span class="tag" title="End-to-end encrypted voice">
+                        e2ee
+                      </span>
+                    ) : null}
                     {c.user_limit ? (
                       <span class="muted">
                         {' '}
                         ({inVoice.length}/{c.user_limit})
                       </span>
                     ) : null}
-                  </span>
+                  </a>
                 )}
                 {manage && (
                   <a
@@ -190,6 +207,7 @@ function ChannelSidebar({ view, channelId }: { view: GuildView; channelId: strin
       <GuildMenu view={view} />
       {section('text', 'Text channels')}
       {section('voice', 'Voice channels')}
+      <VoiceBar />
       <p class="me">
         Signed in as <bdi>{currentUser.value?.username}</bdi>
       </p>
@@ -334,7 +352,12 @@ export function Chat({ guildId, channelId, settings }: { guildId?: string; chann
             ☰
           </button>
           <h1>
-            {viewChannel ? (
+            {channel?.type === 'voice' ? (
+              <>
+                <span aria-hidden="true">♪ </span>
+                <bdi>{channel.name}</bdi>
+              </>
+            ) : viewChannel ? (
               <>
                 <span aria-hidden="true"># </span>
                 <bdi>{viewChannel.name}</bdi>
@@ -376,16 +399,18 @@ export function Chat({ guildId, channelId, settings }: { guildId?: string; chann
               />
             </div>
           </>
+        ) : channel?.type === 'voice' && view ? (
+          <VoiceView channel={channel} guildId={view.guild.id} />
         ) : (
           <div class="empty">
             {!view && <p>You are not in any guild yet. Create one with the + button, or open an invite link.</p>}
             {view && channelId && !channel && <p>This channel does not exist or you cannot see it.</p>}
             {view && !channelId && textChannels.length === 0 && <p>This guild has no text channel you can see.</p>}
-            {channel?.type === 'voice' && <p>Voice channels are joined from a client with voice support.</p>}
           </div>
         )}
       </main>
       {view && <MemberList view={view} />}
+      <UnlockDialog />
       {view && settings && channelId && (
         <ChannelSettings
           view={view}

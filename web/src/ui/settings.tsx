@@ -6,6 +6,7 @@ import { currentUser, signOut, signOutLocally } from '../lib/session';
 import { longTime } from '../lib/text';
 import type { SessionInfo, User } from '../lib/types';
 import { ActionButton, ErrorNote, Field, PasswordField, useAction } from './common';
+import { EncryptionDevices } from './e2ee';
 import { QrCode } from './qr';
 
 function Profile() {
@@ -324,6 +325,7 @@ export function Settings() {
       <TwoFactor />
       <ChangePassword />
       <Sessions />
+      <EncryptionDevices />
     </main>
   );
 }
