@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import jwt from 'jsonwebtoken';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import RotateKeys from '../../commands/rotate-keys.js';
 import { envelopeKeyId } from '../../src/crypto/aead.js';
 import { Keyring, PURPOSES } from '../../src/crypto/keyring.js';
@@ -344,7 +344,12 @@ describe('rotate-keys killed mid-run', () => {
     expect(
       (await login(server, { username: users[1] as string, password: OPS_PASSWORD, mfa_code: totpNow() })).status,
     ).toBe(200);
-    expect(server.ctx.keyring.entry('mfa', keyring.active('mfa').id)?.state).toBe('retired');
+    // The server learns of the retirement from the database on its next heartbeat (200 ms here); a
+    // loaded machine can delay that tick, so wait for it rather than read it once.
+    await vi.waitFor(
+      () => expect(server.ctx.keyring.entry('mfa', keyring.active('mfa').id)?.state).toBe('retired'),
+      { timeout: 10_000, interval: 50 },
+    );
   });
 });
 
