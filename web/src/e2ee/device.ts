@@ -38,6 +38,8 @@ export interface DecryptedToDevice {
   payload: Record<string, unknown>;
 }
 
+export type OlmMessages = Record<string, Record<string, { type: number; ciphertext: string }>>;
+
 const OTK_TARGET = 50;
 const DEVICE_CACHE_MS = 30_000;
 
@@ -188,52 +190,96 @@ export class OlmDevice {
   }
 
   /**
-   * Encrypts `payload` for every device of the given users (not this device) over Olm and sends it
-   * through the relay. Devices without a session get one from a claimed one-time key.
+   * Encrypts `payload` for every device of the given users (not this device) over Olm. Devices
+   * without a session get one from a claimed one-time key. Returns user → device → Olm message.
    */
-  sendToUsers(userIds: string[], payload: Record<string, unknown>): Promise<number> {
-    return this.#locked(async () => {
-      const messages: Record<string, Record<string, { type: number; ciphertext: string }>> = {};
-      let n = 0;
-      for (const userId of new Set(userIds)) {
-        const devices = (await this.devicesOf(userId)).filter(
-          (d) => !(d.user_id === this.userId && d.device_id === this.deviceId),
+  encryptForUsers(userIds: string[], payload: Record<string, unknown>): Promise<OlmMessages> {
+    return this.#locked(() => this.#encryptForUsers(userIds, payload));
+  }
+
+  async #encryptForUsers(userIds: string[], payload: Record<string, unknown>): Promise<OlmMessages> {
+    const messages: OlmMessages = {};
+    for (const userId of new Set(userIds)) {
+      const devices = (await this.devicesOf(userId)).filter(
+        (d) => !(d.user_id === this.userId && d.device_id === this.deviceId),
+      );
+      const missing = devices.filter((d) => !this.#sessions.get(d.identity_keys.curve25519)?.length);
+      if (missing.length > 0) {
+        const claimed = await api<{ one_time_keys: Record<string, { key: string }> }>(
+          'POST',
+          `/api/users/${userId}/keys/claim`,
+          { body: {} },
         );
-        const missing = devices.filter((d) => !this.#sessions.get(d.identity_keys.curve25519)?.length);
-        if (missing.length > 0) {
-          const claimed = await api<{ one_time_keys: Record<string, { key: string }> }>(
-            'POST',
-            `/api/users/${userId}/keys/claim`,
-            { body: {} },
-          );
-          for (const d of missing) {
-            const otk = claimed.one_time_keys[d.device_id];
-            if (!otk) continue;
-            const s = new this.#olm.Session();
-            s.create_outbound(this.#account, d.identity_keys.curve25519, otk.key);
-            this.#sessions.set(d.identity_keys.curve25519, [s]);
-          }
-        }
-        for (const d of devices) {
-          const s = this.#sessions.get(d.identity_keys.curve25519)?.[0];
-          if (!s) continue;
-          const plain = JSON.stringify({
-            ...payload,
-            sender: this.userId,
-            sender_device: this.deviceId,
-            recipient: userId,
-            recipient_device: d.device_id,
-          });
-          const m = s.encrypt(plain);
-          messages[userId] ??= {};
-          messages[userId][d.device_id] = { type: m.type, ciphertext: m.body };
-          await this.#saveSessions(d.identity_keys.curve25519);
-          n++;
+        for (const d of missing) {
+          const otk = claimed.one_time_keys[d.device_id];
+          if (!otk) continue;
+          const s = new this.#olm.Session();
+          s.create_outbound(this.#account, d.identity_keys.curve25519, otk.key);
+          this.#sessions.set(d.identity_keys.curve25519, [s]);
         }
       }
+      for (const d of devices) {
+        const s = this.#sessions.get(d.identity_keys.curve25519)?.[0];
+        if (!s) continue;
+        const plain = JSON.stringify({
+          ...payload,
+          sender: this.userId,
+          sender_device: this.deviceId,
+          recipient: userId,
+          recipient_device: d.device_id,
+        });
+        const m = s.encrypt(plain);
+        messages[userId] ??= {};
+        messages[userId][d.device_id] = { type: m.type, ciphertext: m.body };
+        await this.#saveSessions(d.identity_keys.curve25519);
+      }
+    }
+    return messages;
+  }
+
+  /** Encrypts `payload` for every device of the given users and sends it through the relay. */
+  sendToUsers(userIds: string[], payload: Record<string, unknown>): Promise<number> {
+    return this.#locked(async () => {
+      const messages = await this.#encryptForUsers(userIds, payload);
+      const n = Object.values(messages).reduce((k, m) => k + Object.keys(m).length, 0);
       if (n > 0) await api('POST', '/api/keys/to-device', { body: { device_id: this.deviceId, messages } });
       return n;
     });
+  }
+
+  /**
+   * Opens an Olm message sent to this device outside the relay (a DM message's per-device
+   * ciphertext). `cacheKey` names a sealed record that keeps the plaintext: an Olm message opens only
+   * once, so a reload reads it from there. Null when it cannot be opened.
+   */
+  openOnce(
+    cacheKey: string,
+    from: { userId: string; deviceId: string },
+    msg: { type: number; ciphertext: string },
+  ): Promise<DecryptedToDevice | null> {
+    return this.#locked(async () => {
+      const cached = await this.#store.get<DecryptedToDevice>(cacheKey);
+      if (cached) return cached;
+      const out = await this.#decrypt({
+        id: cacheKey,
+        device_id: this.deviceId,
+        sender_user_id: from.userId,
+        sender_device_id: from.deviceId,
+        type: msg.type,
+        ciphertext: msg.ciphertext,
+      }).catch(() => null);
+      if (out) await this.#store.put(cacheKey, out);
+      return out;
+    });
+  }
+
+  /** A sealed record of this device's store (plaintext we already opened or wrote). */
+  getSealed<T>(name: string): Promise<T | undefined> {
+    return this.#store.get<T>(name);
+  }
+
+  putSealed(name: string, value: unknown): Promise<void> {
+    return this.#store.put(name, value);
   }
 
   /** Decrypts one relayed message meant for this device (null when it is not ours or cannot be opened), then acks it. */

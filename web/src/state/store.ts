@@ -9,6 +9,7 @@ import { GatewayClient } from '../lib/gateway';
 import { guildPermissions, has, type PermissionName } from '../lib/permissions';
 import { currentUser, onSignOut, signOutLocally } from '../lib/session';
 import type { Channel, GatewayEvent, Guild, Member, Ready, Role, User, VoiceState } from '../lib/types';
+import { type Dm, removeDm, setDms, upsertDm } from './dm';
 import { applyToDevice } from './e2ee';
 import { applyMessageEvent, reconcileLoadedLogs, resetLogs, retryFailedSends } from './messages';
 import { applyVoiceEvent, leaveVoice, onGatewayReady, setVoiceSignaller } from './voice';
@@ -78,6 +79,7 @@ function applyReady(ready: Ready, reconnected: boolean): void {
   for (const g of ready.guilds) for (const p of g.presences ?? []) seen[p.user_id] = p.status;
   presence.value = seen;
   voiceStates.value = ready.voice_states ?? [];
+  setDms((ready.dm_channels ?? []) as Dm[]);
   readyOnce.value = true;
   void gateway.send('presence', { status: 'online' }).catch(() => {});
   if (reconnected) {
@@ -267,9 +269,11 @@ function applyEvent(ev: GatewayEvent): void {
       return;
     case 'channel_create':
     case 'channel_update':
-      upsertChannel(d);
+      if ((d?.type === 'dm' || d?.type === 'group_dm') && Array.isArray(d.recipient_ids)) upsertDm(d as Dm);
+      else upsertChannel(d);
       return;
     case 'channel_delete':
+      if (d?.type === 'dm' || d?.type === 'group_dm') removeDm(d.id);
       removeChannel(d.guild_id ?? null, d.id);
       return;
     case 'guild_update':
