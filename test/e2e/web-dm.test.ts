@@ -26,20 +26,22 @@ describe('web client: end-to-end encrypted DMs', { timeout: 180_000 }, () => {
   let users: TestUser[];
   let a: Person;
   let b: Person;
+  let c: Person;
   let dmId: string;
 
   beforeAll(async () => {
     const { server, browser } = suite;
-    users = await Promise.all([createUser(server), createUser(server)]);
-    await guildWith(server, users[0]!, 'Shared', [users[1]!]);
-    [a, b] = (await Promise.all(users.map((u) => newPerson(browser, server, { refreshToken: u.refreshToken })))) as [
+    users = await Promise.all([createUser(server), createUser(server), createUser(server)]);
+    await guildWith(server, users[0]!, 'Shared', [users[1]!, users[2]!]);
+    [a, b, c] = (await Promise.all(users.map((u) => newPerson(browser, server, { refreshToken: u.refreshToken })))) as [
+      Person,
       Person,
       Person,
     ];
-    Object.assign(suite.people, { a, b });
+    Object.assign(suite.people, { a, b, c });
   });
   afterAll(() => {
-    for (const p of [a, b]) {
+    for (const p of [a, b, c]) {
       expect(p?.pageErrors ?? []).toEqual([]);
       expect(p?.violations ?? []).toEqual([]);
     }
@@ -128,5 +130,69 @@ describe('web client: end-to-end encrypted DMs', { timeout: 180_000 }, () => {
     } finally {
       await b2.close();
     }
+  });
+
+  it("group DM over Megolm: C leaves; A's next message is not decryptable with C's stored sessions", async () => {
+    const say = async (p: Person, text: string) => {
+      await p.page.getByLabel('Message', { exact: true }).fill(text);
+      await p.page.getByRole('button', { name: 'Send' }).click();
+      await p.page.locator('.dm-text', { hasText: text }).waitFor({ timeout: 15_000 });
+    };
+    // C has a device before the group starts.
+    await c.page.goto('/settings');
+    await c.page.getByRole('button', { name: 'Unlock to show devices' }).click();
+    await unlock(c, users[2]!.password);
+    await c.page.locator('ul.devices li').first().waitFor({ timeout: 15_000 });
+
+    // A (still unlocked from the last test) starts a group with B and C.
+    await a.page.getByRole('button', { name: 'New message' }).click();
+    const form = a.page.getByRole('form', { name: 'New message' });
+    await form.getByLabel(users[1]!.username).check();
+    await form.getByLabel(users[2]!.username).check();
+    await form.getByRole('button', { name: 'Start' }).click();
+    await a.page.waitForURL((u) => u.pathname.startsWith('/dm/') && !u.pathname.endsWith(dmId));
+    const groupId = a.page.url().split('/').pop()!;
+    await say(a, 'group hello one');
+
+    await b.page.locator(`a[href="/dm/${groupId}"]`).click();
+    await b.page.locator('.dm-text', { hasText: 'group hello one' }).waitFor({ timeout: 15_000 });
+    await c.page.goto(`/dm/${groupId}`);
+    await unlock(c, users[2]!.password);
+    await c.page.locator('.dm-text', { hasText: 'group hello one' }).waitFor({ timeout: 15_000 });
+    await say(c, 'hi from C');
+    await a.page.locator('.dm-text', { hasText: 'hi from C' }).waitFor({ timeout: 15_000 });
+    await b.page.locator('.dm-text', { hasText: 'hi from C' }).waitFor({ timeout: 15_000 });
+
+    // C leaves; A writes again; B reads it.
+    await c.page.getByRole('button', { name: 'Leave' }).click();
+    await c.page.waitForURL((u) => u.pathname === '/dm');
+    await say(a, 'after C left');
+    await b.page.locator('.dm-text', { hasText: 'after C left' }).waitFor({ timeout: 15_000 });
+
+    const rows = await suite.server
+      .db('messages')
+      .where({ channel_id: groupId })
+      .orderBy('id')
+      .select('content', 'author_id');
+    expect(rows).toHaveLength(3);
+    for (const r of rows) {
+      expect(r.content).not.toMatch(/hello|from C|left/);
+      expect(JSON.parse(r.content)).toMatchObject({ v: 1, alg: 'megolm' });
+    }
+    const [first, , last] = rows.map((r) => ({ content: r.content as string, author: r.author_id as string }));
+    // A started a new session for the message after the leave.
+    expect(JSON.parse(last!.content).session_id).not.toBe(JSON.parse(first!.content).session_id);
+    const tryInC = (m: { content: string; author: string }) =>
+      c.page.evaluate(([ch, author, content]) => (globalThis as any).voicechatDm.tryDecrypt(ch, author, content), [
+        groupId,
+        m.author,
+        m.content,
+      ] as const);
+    // C's stored sessions open what was sent while C was in the group, not what came after.
+    expect(await tryInC(first!)).toBe('group hello one');
+    expect(await tryInC(last!)).toBeNull();
+    // The sessions are backed up to the server's store, sealed (no key or plaintext readable there).
+    const backups = await suite.server.db('megolm_sessions').where({ channel_id: groupId }).select('*');
+    expect(backups.length).toBeGreaterThanOrEqual(2);
   });
 });

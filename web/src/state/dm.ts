@@ -15,7 +15,8 @@ import type { OlmDevice, OlmMessages } from '../e2ee/device';
 import { api } from '../lib/api';
 import { currentUser, onSignOut } from '../lib/session';
 import type { Channel, Message } from '../lib/types';
-import { device, ensureDevice } from './e2ee';
+import { device, ensureDevice, onToDevice } from './e2ee';
+import { logOf } from './messages';
 
 export type Dm = Channel & { recipient_ids: string[] };
 
@@ -38,6 +39,16 @@ export function setDms(list: Dm[]): void {
 
 export function upsertDm(d: Dm): void {
   setDms([d, ...dms.value.filter((x) => x.id !== d.id)]);
+}
+
+/**
+ * A DM's `channel_create`: the server sends every participant the creator's view of `recipient_ids`
+ * (which names us and not the creator), so the list is fetched again, where it is per viewer.
+ */
+export function dmCreated(d: Dm): void {
+  const me = currentUser.value?.id;
+  if (!dms.value.some((x) => x.id === d.id)) upsertDm({ ...d, recipient_ids: d.recipient_ids.filter((u) => u !== me) });
+  void loadDms().catch(() => {});
 }
 
 export function removeDm(id: string): void {
@@ -72,15 +83,42 @@ interface Envelope {
   ciphertexts: Record<string, Record<string, { type: number; body: string }>>;
 }
 
-function parseEnvelope(content: string): Envelope | null {
+interface MegolmEnvelope {
+  v: 1;
+  alg: 'megolm';
+  sender_device: string;
+  sender_key: string;
+  session_id: string;
+  body: string;
+}
+
+function parseEnvelope(content: string): Envelope | MegolmEnvelope | null {
   try {
     const e = JSON.parse(content);
-    if (e?.v !== 1 || e.alg !== 'olm' || typeof e.sender_device !== 'string' || typeof e.ciphertexts !== 'object')
-      return null;
-    return e as Envelope;
+    if (e?.v !== 1 || typeof e.sender_device !== 'string') return null;
+    if (e.alg === 'olm' && e.ciphertexts && typeof e.ciphertexts === 'object') return e as Envelope;
+    if (e.alg === 'megolm' && typeof e.session_id === 'string' && typeof e.body === 'string')
+      return e as MegolmEnvelope;
+    return null;
   } catch {
     return null;
   }
+}
+
+/** Decrypts an envelope with what this device holds; null when it cannot (group DMs only: Olm opens once). */
+async function openMegolm(dev: OlmDevice, channelId: string, authorId: string, env: MegolmEnvelope) {
+  const out = await dev.megolmDecrypt(channelId, env.session_id, env.body);
+  const p = out?.payload;
+  if (
+    !out ||
+    out.sender_user !== authorId ||
+    out.sender_device !== env.sender_device ||
+    p?.type !== 'dm' ||
+    p.channel_id !== channelId ||
+    typeof p.body !== 'string'
+  )
+    return null;
+  return p.body;
 }
 
 /** Decrypts (or reads from the sealed cache) one DM message into dmTexts. */
@@ -93,6 +131,10 @@ export async function readDmMessage(dev: OlmDevice, m: Message): Promise<void> {
   if (own && typeof own.text === 'string') return setText(m.id, { text: own.text });
   const env = m.encrypted ? parseEnvelope(m.content) : null;
   if (!env) return setText(m.id, { notice: UNREADABLE });
+  if (env.alg === 'megolm') {
+    const text = await openMegolm(dev, m.channel_id, m.author_id, env);
+    return setText(m.id, text === null ? { notice: NOT_FOR_THIS_DEVICE } : { text });
+  }
   const mine = env.ciphertexts[dev.userId]?.[dev.deviceId];
   if (!mine) return setText(m.id, { notice: NOT_FOR_THIS_DEVICE });
   const out = await dev.openOnce(
@@ -113,17 +155,11 @@ export async function readDmMessages(list: Message[]): Promise<void> {
   for (const m of list) await readDmMessage(dev, m).catch(() => setText(m.id, { notice: UNREADABLE }));
 }
 
-/** Encrypts `text` for every device of the DM's participants (and our own other devices) and posts it. */
-export async function sendDm(dm: Dm, text: string): Promise<Message> {
-  const dev = await unlockDm();
-  const me = currentUser.value!.id;
-  // The participants now (someone may have left since the list was loaded).
-  const fresh = (await api<Dm[]>('GET', '/api/dm')).find((d) => d.id === dm.id);
-  if (!fresh) throw new Error('You are no longer in this conversation.');
-  upsertDm(fresh);
+/** The per-device Olm envelope of a 1:1 DM message (our own other devices included). */
+async function olmEnvelope(dev: OlmDevice, fresh: Dm, me: string, text: string): Promise<string> {
   const sealed: OlmMessages = await dev.encryptForUsers([...fresh.recipient_ids, me], {
     type: 'dm',
-    channel_id: dm.id,
+    channel_id: fresh.id,
     body: text,
   });
   const ciphertexts: Envelope['ciphertexts'] = {};
@@ -135,7 +171,23 @@ export async function sendDm(dm: Dm, text: string): Promise<Message> {
   if (!fresh.recipient_ids.some((u) => ciphertexts[u] && Object.keys(ciphertexts[u]!).length > 0))
     throw new Error('Nobody in this conversation has a device that can receive encrypted messages yet.');
   const envelope: Envelope = { v: 1, alg: 'olm', sender_device: dev.deviceId, ciphertexts };
-  const content = JSON.stringify(envelope);
+  return JSON.stringify(envelope);
+}
+
+/** Encrypts `text` for every device of the DM's participants (and our own other devices) and posts it. */
+export async function sendDm(dm: Dm, text: string): Promise<Message> {
+  const dev = await unlockDm();
+  const me = currentUser.value!.id;
+  // The participants now (someone may have left since the list was loaded).
+  const fresh = (await api<Dm[]>('GET', '/api/dm')).find((d) => d.id === dm.id);
+  if (!fresh) throw new Error('You are no longer in this conversation.');
+  upsertDm(fresh);
+  let content: string;
+  if (fresh.type === 'group_dm') {
+    const sealed = await dev.megolmEncrypt(dm.id, fresh.recipient_ids, { type: 'dm', channel_id: dm.id, body: text });
+    const envelope: MegolmEnvelope = { v: 1, alg: 'megolm', sender_device: dev.deviceId, ...sealed };
+    content = JSON.stringify(envelope);
+  } else content = await olmEnvelope(dev, fresh, me, text);
   if ([...content].length > MAX_CONTENT)
     throw new Error('This message is too long for everyone’s devices; shorten it.');
   const nonce = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
@@ -146,6 +198,53 @@ export async function sendDm(dm: Dm, text: string): Promise<Message> {
   setText(msg.id, { text });
   return msg;
 }
+
+/** A group DM's session key from a participant's device, over Olm (the sender is the one Olm authenticated). */
+onToDevice('megolm_key', async ({ senderUserId, senderDeviceId, payload }) => {
+  const dev = device.value;
+  const channelId = payload.channel_id;
+  if (!dev || typeof channelId !== 'string' || typeof payload.session_id !== 'string') return;
+  if (typeof payload.session_key !== 'string') return;
+  // Only from someone in that conversation with us.
+  const inConversation = () => dms.value.find((d) => d.id === channelId)?.recipient_ids.includes(senderUserId);
+  if (!inConversation()) await loadDms().catch(() => {});
+  if (!inConversation()) return;
+  const sender = (await dev.devicesOf(senderUserId)).find((d) => d.device_id === senderDeviceId);
+  if (!sender) return;
+  await dev.addInboundMegolm(
+    {
+      channel_id: channelId,
+      session_id: payload.session_id,
+      sender_user: senderUserId,
+      sender_device: senderDeviceId,
+      sender_key: sender.identity_keys.curve25519,
+    },
+    payload.session_key,
+  );
+  // Messages that arrived before their key are read again.
+  const waiting = logOf(channelId).value.items.filter(
+    (m) => !m.local && !(dmTexts.value[m.id] && 'text' in dmTexts.value[m.id]!),
+  );
+  if (waiting.length) await readDmMessages(waiting);
+});
+
+/** `megolm_session_rotation`: someone left; our next message starts a session they never held. */
+export function applyMegolmRotation(channelId: string): void {
+  void device.value?.rotateMegolm(channelId);
+}
+
+/**
+ * What this device can make of a DM message's content with the keys it holds, without storing
+ * anything (a diagnostic, used by the tests to check that a leaver's keys do not open later
+ * messages). Group DM envelopes only: an Olm message opens once.
+ */
+export async function tryDecrypt(channelId: string, authorId: string, content: string): Promise<string | null> {
+  const dev = device.value;
+  const env = parseEnvelope(content);
+  if (!dev || env?.alg !== 'megolm') return null;
+  return openMegolm(dev, channelId, authorId, env);
+}
+(globalThis as Record<string, unknown>).voicechatDm = { tryDecrypt };
 
 onSignOut(() => {
   dms.value = [];

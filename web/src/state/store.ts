@@ -9,7 +9,7 @@ import { GatewayClient } from '../lib/gateway';
 import { guildPermissions, has, type PermissionName } from '../lib/permissions';
 import { currentUser, onSignOut, signOutLocally } from '../lib/session';
 import type { Channel, GatewayEvent, Guild, Member, Ready, Role, User, VoiceState } from '../lib/types';
-import { type Dm, removeDm, setDms, upsertDm } from './dm';
+import { applyMegolmRotation, type Dm, dmCreated, removeDm, setDms, upsertDm } from './dm';
 import { applyToDevice } from './e2ee';
 import { applyMessageEvent, reconcileLoadedLogs, resetLogs, retryFailedSends } from './messages';
 import { applyVoiceEvent, leaveVoice, onGatewayReady, setVoiceSignaller } from './voice';
@@ -269,8 +269,10 @@ function applyEvent(ev: GatewayEvent): void {
       return;
     case 'channel_create':
     case 'channel_update':
-      if ((d?.type === 'dm' || d?.type === 'group_dm') && Array.isArray(d.recipient_ids)) upsertDm(d as Dm);
-      else upsertChannel(d);
+      if ((d?.type === 'dm' || d?.type === 'group_dm') && Array.isArray(d.recipient_ids)) {
+        if (ev.type === 'channel_create') dmCreated(d as Dm);
+        else upsertDm(d as Dm);
+      } else upsertChannel(d);
       return;
     case 'channel_delete':
       if (d?.type === 'dm' || d?.type === 'group_dm') removeDm(d.id);
@@ -301,6 +303,9 @@ function applyEvent(ev: GatewayEvent): void {
       return;
     case 'to_device':
       applyToDevice(d);
+      return;
+    case 'megolm_session_rotation':
+      if (typeof d?.channel_id === 'string') applyMegolmRotation(d.channel_id);
       return;
     case 'session_revoked':
       signOutLocally('This session was signed out (from another device, or the password changed).');
