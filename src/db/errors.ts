@@ -76,6 +76,11 @@ export function translateDbError(e: unknown): AppError | undefined {
       const col = /NOT NULL constraint failed: [\w]+\.(\w+)/.exec(message)?.[1] ?? 'field';
       return errors.validation('A required value is missing.', [{ path: col, message: 'is required' }]);
     }
+    if (code === 'SQLITE_CONSTRAINT_TRIGGER') {
+      // Our triggers RAISE(ABORT, '<constraint name>') (e.g. dm_requires_encryption).
+      const name = /(\w+)$/.exec(message.trim())?.[1] ?? 'trigger';
+      return constraintError(name);
+    }
     if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
       return errors.validation('A referenced resource does not exist.');
     }

@@ -123,6 +123,9 @@ describe('backup and restore', () => {
       channel_id: bulkChannel,
       author_id: u.id,
       content: `bulk ${i}`,
+      // A DM channel takes only encrypted messages (the dm_requires_encryption trigger).
+      encrypted: true,
+      nonce: `n${i}`,
       created_at: Date.now(),
     }));
     for (let i = 0; i < bulk.length; i += 100) await server.db('messages').insert(bulk.slice(i, i + 100));

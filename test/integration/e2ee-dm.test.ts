@@ -1,11 +1,12 @@
 /**
  * DM channels (issue 10 item 1): 1:1 and group DMs, the same pair always gets the same channel (also
  * when requests race), no cold DMs to strangers (unless admin), only participants read and post, DM
- * messages must be encrypted, `ready` lists DMs, DM events reach participants
+ * messages must be encrypted (service and database), `ready` lists DMs, DM events reach participants
  * only, leaving a group DM rotates its Megolm sessions for the others.
  */
 import { describe, expect, it } from 'vitest';
-import { newId } from '../../src/ids.js';
+import { translateDbError } from '../../src/db/errors.js';
+import { newId, nowMs } from '../../src/ids.js';
 import { api, createUser, type TestUser } from '../support/factories.js';
 import { ok, seedGuildRows } from '../support/guilds.js';
 import { useTestServer } from '../support/server.js';
@@ -83,7 +84,7 @@ describe('DM channels', () => {
     expect(audit).toHaveLength(1);
   });
 
-  it('only participants read and post; DM messages must be encrypted', async () => {
+  it('only participants read and post; DM messages must be encrypted (service and database)', async () => {
     const { a, b, stranger } = await people();
     const channel = await ok(dm(a, [b.id]), 201);
     const path = `/api/channels/${channel.id}/messages`;
@@ -101,11 +102,20 @@ describe('DM channels', () => {
       expect(r.status).toBe(404);
     }
     expect((await api(server, 'GET', `/api/channels/${channel.id}/messages`, { user: stranger })).status).toBe(404);
-    expect(
-      (await server.db('messages').where({ channel_id: channel.id })).every((m: { encrypted: unknown }) =>
-        Boolean(m.encrypted),
-      ),
-    ).toBe(true);
+    // The database refuses a plaintext row in a DM channel on its own (dm_requires_encryption).
+    const row = { id: newId(), channel_id: channel.id, author_id: a.id, content: 'x', created_at: nowMs() };
+    const err = await server
+      .db('messages')
+      .insert({ ...row, encrypted: false })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(err).toBeDefined();
+    expect(translateDbError(err)?.details?.[0]?.path).toBe('dm_requires_encryption');
+    await server.db('messages').insert({ ...row, id: newId(), encrypted: true, nonce: 'n' });
+    const rows = await server.db('messages').where({ channel_id: channel.id });
+    expect(rows.every((m: { encrypted: unknown }) => Boolean(m.encrypted))).toBe(true);
   });
 
   it('ready lists DMs; DM events reach participants only; a new DM subscribes its participants', async () => {

@@ -134,7 +134,16 @@ describe('scheduled jobs', () => {
     const messageId = newId();
     await server
       .db('messages')
-      .insert({ id: messageId, channel_id: channelId, author_id: userId, content: 'hi', created_at: NOW });
+      // The channel is a group DM: its messages must be encrypted (dm_requires_encryption).
+      .insert({
+        id: messageId,
+        channel_id: channelId,
+        author_id: userId,
+        content: 'hi',
+        encrypted: true,
+        nonce: 'n',
+        created_at: NOW,
+      });
     const att = (created: number, linked: boolean) => {
       const storage_name = newStorageName();
       writeFileSync(path.join(dir, storage_name), 'data');
