@@ -38,6 +38,19 @@ export interface DecryptedToDevice {
   payload: Record<string, unknown>;
 }
 
+export type OlmMessages = Record<string, Record<string, { type: number; ciphertext: string }>>;
+
+export interface InboundRecord {
+  channel_id: string;
+  session_id: string;
+  sender_user: string;
+  sender_device: string;
+  sender_key: string;
+}
+
+const b64 = (u: Uint8Array) => btoa(String.fromCharCode(...u));
+const unb64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+
 const OTK_TARGET = 50;
 const DEVICE_CACHE_MS = 30_000;
 
@@ -188,52 +201,96 @@ export class OlmDevice {
   }
 
   /**
-   * Encrypts `payload` for every device of the given users (not this device) over Olm and sends it
-   * through the relay. Devices without a session get one from a claimed one-time key.
+   * Encrypts `payload` for every device of the given users (not this device) over Olm. Devices
+   * without a session get one from a claimed one-time key. Returns user → device → Olm message.
    */
-  sendToUsers(userIds: string[], payload: Record<string, unknown>): Promise<number> {
-    return this.#locked(async () => {
-      const messages: Record<string, Record<string, { type: number; ciphertext: string }>> = {};
-      let n = 0;
-      for (const userId of new Set(userIds)) {
-        const devices = (await this.devicesOf(userId)).filter(
-          (d) => !(d.user_id === this.userId && d.device_id === this.deviceId),
+  encryptForUsers(userIds: string[], payload: Record<string, unknown>): Promise<OlmMessages> {
+    return this.#locked(() => this.#encryptForUsers(userIds, payload));
+  }
+
+  async #encryptForUsers(userIds: string[], payload: Record<string, unknown>): Promise<OlmMessages> {
+    const messages: OlmMessages = {};
+    for (const userId of new Set(userIds)) {
+      const devices = (await this.devicesOf(userId)).filter(
+        (d) => !(d.user_id === this.userId && d.device_id === this.deviceId),
+      );
+      const missing = devices.filter((d) => !this.#sessions.get(d.identity_keys.curve25519)?.length);
+      if (missing.length > 0) {
+        const claimed = await api<{ one_time_keys: Record<string, { key: string }> }>(
+          'POST',
+          `/api/users/${userId}/keys/claim`,
+          { body: {} },
         );
-        const missing = devices.filter((d) => !this.#sessions.get(d.identity_keys.curve25519)?.length);
-        if (missing.length > 0) {
-          const claimed = await api<{ one_time_keys: Record<string, { key: string }> }>(
-            'POST',
-            `/api/users/${userId}/keys/claim`,
-            { body: {} },
-          );
-          for (const d of missing) {
-            const otk = claimed.one_time_keys[d.device_id];
-            if (!otk) continue;
-            const s = new this.#olm.Session();
-            s.create_outbound(this.#account, d.identity_keys.curve25519, otk.key);
-            this.#sessions.set(d.identity_keys.curve25519, [s]);
-          }
-        }
-        for (const d of devices) {
-          const s = this.#sessions.get(d.identity_keys.curve25519)?.[0];
-          if (!s) continue;
-          const plain = JSON.stringify({
-            ...payload,
-            sender: this.userId,
-            sender_device: this.deviceId,
-            recipient: userId,
-            recipient_device: d.device_id,
-          });
-          const m = s.encrypt(plain);
-          messages[userId] ??= {};
-          messages[userId][d.device_id] = { type: m.type, ciphertext: m.body };
-          await this.#saveSessions(d.identity_keys.curve25519);
-          n++;
+        for (const d of missing) {
+          const otk = claimed.one_time_keys[d.device_id];
+          if (!otk) continue;
+          const s = new this.#olm.Session();
+          s.create_outbound(this.#account, d.identity_keys.curve25519, otk.key);
+          this.#sessions.set(d.identity_keys.curve25519, [s]);
         }
       }
+      for (const d of devices) {
+        const s = this.#sessions.get(d.identity_keys.curve25519)?.[0];
+        if (!s) continue;
+        const plain = JSON.stringify({
+          ...payload,
+          sender: this.userId,
+          sender_device: this.deviceId,
+          recipient: userId,
+          recipient_device: d.device_id,
+        });
+        const m = s.encrypt(plain);
+        messages[userId] ??= {};
+        messages[userId][d.device_id] = { type: m.type, ciphertext: m.body };
+        await this.#saveSessions(d.identity_keys.curve25519);
+      }
+    }
+    return messages;
+  }
+
+  /** Encrypts `payload` for every device of the given users and sends it through the relay. */
+  sendToUsers(userIds: string[], payload: Record<string, unknown>): Promise<number> {
+    return this.#locked(async () => {
+      const messages = await this.#encryptForUsers(userIds, payload);
+      const n = Object.values(messages).reduce((k, m) => k + Object.keys(m).length, 0);
       if (n > 0) await api('POST', '/api/keys/to-device', { body: { device_id: this.deviceId, messages } });
       return n;
     });
+  }
+
+  /**
+   * Opens an Olm message sent to this device outside the relay (a DM message's per-device
+   * ciphertext). `cacheKey` names a sealed record that keeps the plaintext: an Olm message opens only
+   * once, so a reload reads it from there. Null when it cannot be opened.
+   */
+  openOnce(
+    cacheKey: string,
+    from: { userId: string; deviceId: string },
+    msg: { type: number; ciphertext: string },
+  ): Promise<DecryptedToDevice | null> {
+    return this.#locked(async () => {
+      const cached = await this.#store.get<DecryptedToDevice>(cacheKey);
+      if (cached) return cached;
+      const out = await this.#decrypt({
+        id: cacheKey,
+        device_id: this.deviceId,
+        sender_user_id: from.userId,
+        sender_device_id: from.deviceId,
+        type: msg.type,
+        ciphertext: msg.ciphertext,
+      }).catch(() => null);
+      if (out) await this.#store.put(cacheKey, out);
+      return out;
+    });
+  }
+
+  /** A sealed record of this device's store (plaintext we already opened or wrote). */
+  getSealed<T>(name: string): Promise<T | undefined> {
+    return this.#store.get<T>(name);
+  }
+
+  putSealed(name: string, value: unknown): Promise<void> {
+    return this.#store.put(name, value);
   }
 
   /** Decrypts one relayed message meant for this device (null when it is not ours or cannot be opened), then acks it. */
@@ -297,6 +354,179 @@ export class OlmDevice {
     )
       return null;
     return { senderUserId: ev.sender_user_id, senderDeviceId: ev.sender_device_id, payload };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Megolm (group DMs): one outbound session per channel, its key handed to the participants' devices
+  // over Olm; inbound sessions pickled in the sealed store (`mgin:<session id>`), and each of ours
+  // backed up to the server's store sealed under a key only this device holds.
+
+  async #backupKey(): Promise<CryptoKey> {
+    let raw = await this.#store.get<number[]>('megolm_backup_key');
+    if (!raw) {
+      raw = Array.from(crypto.getRandomValues(new Uint8Array(32)));
+      await this.#store.put('megolm_backup_key', raw);
+    }
+    return crypto.subtle.importKey('raw', Uint8Array.from(raw), 'AES-GCM', false, ['encrypt', 'decrypt']);
+  }
+
+  async #storeInbound(rec: InboundRecord, sessionKey: string): Promise<boolean> {
+    const s = new this.#olm.InboundGroupSession();
+    try {
+      s.create(sessionKey);
+      if (s.session_id() !== rec.session_id) return false;
+      await this.#store.put(`mgin:${rec.session_id}`, { ...rec, pickle: s.pickle(this.#pickleKey) });
+      return true;
+    } catch {
+      return false;
+    } finally {
+      s.free();
+    }
+  }
+
+  /**
+   * Encrypts for a group DM's current participants with this channel's outbound Megolm session. A new
+   * session is started when there is none, when it was rotated, or when the participants differ from
+   * those it was shared with; its key goes to their devices over Olm first.
+   */
+  megolmEncrypt(
+    channelId: string,
+    participants: string[],
+    payload: Record<string, unknown>,
+  ): Promise<{ session_id: string; sender_key: string; body: string }> {
+    return this.#locked(async () => {
+      const others = [...new Set(participants)].filter((u) => u !== this.userId).sort();
+      const rec = await this.#store.get<{ pickle: string; shared: string[] }>(`mgout:${channelId}`);
+      const out = new this.#olm.OutboundGroupSession();
+      try {
+        if (rec && rec.shared.join() === others.join()) out.unpickle(this.#pickleKey, rec.pickle);
+        else {
+          out.create();
+          const sessionId = out.session_id();
+          const sessionKey = out.session_key();
+          const inbound: InboundRecord = {
+            channel_id: channelId,
+            session_id: sessionId,
+            sender_user: this.userId,
+            sender_device: this.deviceId,
+            sender_key: this.identity.curve25519,
+          };
+          await this.#storeInbound(inbound, sessionKey);
+          // The relay carries messages to other users' devices: our own other devices read this
+          // channel's messages only from sessions they start themselves.
+          const messages = await this.#encryptForUsers(others, {
+            type: 'megolm_key',
+            channel_id: channelId,
+            session_id: sessionId,
+            session_key: sessionKey,
+          });
+          if (Object.keys(messages).length > 0)
+            await api('POST', '/api/keys/to-device', { body: { device_id: this.deviceId, messages } });
+          // Backup: sealed for this device, so the server's copy reveals nothing.
+          const iv = crypto.getRandomValues(new Uint8Array(12));
+          const ct = await crypto.subtle.encrypt(
+            { name: 'AES-GCM', iv, additionalData: new TextEncoder().encode(`megolm:${channelId}:${sessionId}`) },
+            await this.#backupKey(),
+            new TextEncoder().encode(JSON.stringify({ ...inbound, session_key: sessionKey })),
+          );
+          const data = new Uint8Array(12 + ct.byteLength);
+          data.set(iv);
+          data.set(new Uint8Array(ct), 12);
+          await api('POST', `/api/channels/${channelId}/megolm-sessions`, {
+            body: {
+              session_id: sessionId,
+              sender_key: this.identity.curve25519,
+              session_data: `${this.deviceId}.${b64(data)}`,
+            },
+          }).catch(() => {});
+        }
+        const body = out.encrypt(JSON.stringify({ ...payload, sender: this.userId, sender_device: this.deviceId }));
+        await this.#store.put(`mgout:${channelId}`, { pickle: out.pickle(this.#pickleKey), shared: others });
+        return { session_id: out.session_id(), sender_key: this.identity.curve25519, body };
+      } finally {
+        out.free();
+      }
+    });
+  }
+
+  /** Drops the channel's outbound session: the next message starts a new one (megolm_session_rotation). */
+  rotateMegolm(channelId: string): Promise<void> {
+    return this.#locked(() => this.#store.delete(`mgout:${channelId}`));
+  }
+
+  /** A session key received over Olm (`megolm_key`); the sender is the Olm-authenticated one. */
+  addInboundMegolm(rec: InboundRecord, sessionKey: string): Promise<boolean> {
+    return this.#locked(async () => {
+      if (await this.#store.get(`mgin:${rec.session_id}`)) return true;
+      return this.#storeInbound(rec, sessionKey);
+    });
+  }
+
+  /** Our own sessions of a channel from the server's backup (those this device sealed). */
+  async #restoreBackups(channelId: string): Promise<void> {
+    const list = await api<{ session_id: string; sender_user_id: string; session_data: string }[]>(
+      'GET',
+      `/api/channels/${channelId}/megolm-sessions`,
+    ).catch(() => []);
+    const key = await this.#backupKey();
+    for (const b of list) {
+      const [dev, data] = b.session_data.split('.');
+      if (b.sender_user_id !== this.userId || dev !== this.deviceId || !data) continue;
+      if (await this.#store.get(`mgin:${b.session_id}`)) continue;
+      try {
+        const bytes = unb64(data);
+        const pt = await crypto.subtle.decrypt(
+          {
+            name: 'AES-GCM',
+            iv: bytes.slice(0, 12),
+            additionalData: new TextEncoder().encode(`megolm:${channelId}:${b.session_id}`),
+          },
+          key,
+          bytes.slice(12),
+        );
+        const { session_key, ...rec } = JSON.parse(new TextDecoder().decode(pt));
+        if (rec.channel_id === channelId && rec.session_id === b.session_id) await this.#storeInbound(rec, session_key);
+      } catch {}
+    }
+  }
+
+  /** Decrypts a group DM message; null without the session (never shared with this device) or on any mismatch. */
+  megolmDecrypt(
+    channelId: string,
+    sessionId: string,
+    body: string,
+  ): Promise<{ payload: Record<string, unknown>; sender_user: string; sender_device: string } | null> {
+    return this.#locked(async () => {
+      let rec = await this.#store.get<InboundRecord & { pickle: string }>(`mgin:${sessionId}`);
+      if (!rec) {
+        await this.#restoreBackups(channelId);
+        rec = await this.#store.get<InboundRecord & { pickle: string }>(`mgin:${sessionId}`);
+      }
+      if (!rec || rec.channel_id !== channelId) return null;
+      const s = new this.#olm.InboundGroupSession();
+      try {
+        s.unpickle(this.#pickleKey, rec.pickle);
+        const { plaintext } = s.decrypt(body);
+        const payload = JSON.parse(plaintext);
+        if (payload.sender !== rec.sender_user || payload.sender_device !== rec.sender_device) return null;
+        return { payload, sender_user: rec.sender_user, sender_device: rec.sender_device };
+      } catch {
+        return null;
+      } finally {
+        s.free();
+      }
+    });
+  }
+
+  /** Session ids of the inbound Megolm sessions this device holds for a channel (for tests and diagnostics). */
+  async megolmSessionIds(channelId: string): Promise<string[]> {
+    const out: string[] = [];
+    for (const name of await this.#store.keys()) {
+      if (!name.startsWith('mgin:')) continue;
+      const r = await this.#store.get<InboundRecord>(name);
+      if (r?.channel_id === channelId) out.push(r.session_id);
+    }
+    return out;
   }
 
   /** Messages queued while this device was offline. */

@@ -9,6 +9,7 @@ import { GatewayClient } from '../lib/gateway';
 import { guildPermissions, has, type PermissionName } from '../lib/permissions';
 import { currentUser, onSignOut, signOutLocally } from '../lib/session';
 import type { Channel, GatewayEvent, Guild, Member, Ready, Role, User, VoiceState } from '../lib/types';
+import { applyMegolmRotation, type Dm, dmCreated, removeDm, setDms, upsertDm } from './dm';
 import { applyToDevice } from './e2ee';
 import { applyMessageEvent, reconcileLoadedLogs, resetLogs, retryFailedSends } from './messages';
 import { applyVoiceEvent, leaveVoice, onGatewayReady, setVoiceSignaller } from './voice';
@@ -78,6 +79,7 @@ function applyReady(ready: Ready, reconnected: boolean): void {
   for (const g of ready.guilds) for (const p of g.presences ?? []) seen[p.user_id] = p.status;
   presence.value = seen;
   voiceStates.value = ready.voice_states ?? [];
+  setDms((ready.dm_channels ?? []) as Dm[]);
   readyOnce.value = true;
   void gateway.send('presence', { status: 'online' }).catch(() => {});
   if (reconnected) {
@@ -267,9 +269,13 @@ function applyEvent(ev: GatewayEvent): void {
       return;
     case 'channel_create':
     case 'channel_update':
-      upsertChannel(d);
+      if ((d?.type === 'dm' || d?.type === 'group_dm') && Array.isArray(d.recipient_ids)) {
+        if (ev.type === 'channel_create') dmCreated(d as Dm);
+        else upsertDm(d as Dm);
+      } else upsertChannel(d);
       return;
     case 'channel_delete':
+      if (d?.type === 'dm' || d?.type === 'group_dm') removeDm(d.id);
       removeChannel(d.guild_id ?? null, d.id);
       return;
     case 'guild_update':
@@ -297,6 +303,9 @@ function applyEvent(ev: GatewayEvent): void {
       return;
     case 'to_device':
       applyToDevice(d);
+      return;
+    case 'megolm_session_rotation':
+      if (typeof d?.channel_id === 'string') applyMegolmRotation(d.channel_id);
       return;
     case 'session_revoked':
       signOutLocally('This session was signed out (from another device, or the password changed).');

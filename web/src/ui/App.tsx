@@ -6,6 +6,7 @@ import { loadLatest } from '../state/messages';
 import { gateway } from '../state/store';
 import { InviteJoin, Register, ResetPassword, SignIn } from './auth';
 import { Chat } from './chat';
+import { DirectMessages } from './dm';
 import { Settings } from './settings';
 
 async function restore(): Promise<void> {
@@ -58,6 +59,8 @@ export function App() {
     queueMicrotask(() => navigate('/', true));
     return null;
   }
+  const dmRoute = match('/dm/:channel?', path);
+  if (dmRoute) return <DirectMessages channelId={dmRoute.channel} />;
   const settingsRoute = match('/channels/:guild/:channel/settings', path);
   if (settingsRoute?.guild && settingsRoute.channel)
     return <Chat guildId={settingsRoute.guild} channelId={settingsRoute.channel} settings />;

@@ -108,6 +108,10 @@ function GuildRail({ activeGuildId }: { activeGuildId: string | null }) {
           </button>
         </li>
       </ul>
+      <a href="/dm" onClick={linkClick} class="guild-icon" title="Direct messages">
+        <span aria-hidden="true">✉</span>
+        <span class="sr-only">Direct messages</span>
+      </a>
       <a href="/settings" onClick={linkClick} class="guild-icon" title="Settings">
         <span aria-hidden="true">⚙</span>
         <span class="sr-only">Account settings</span>
