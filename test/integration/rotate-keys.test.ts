@@ -346,10 +346,10 @@ describe('rotate-keys killed mid-run', () => {
     ).toBe(200);
     // The server learns of the retirement from the database on its next heartbeat (200 ms here); a
     // loaded machine can delay that tick, so wait for it rather than read it once.
-    await vi.waitFor(
-      () => expect(server.ctx.keyring.entry('mfa', keyring.active('mfa').id)?.state).toBe('retired'),
-      { timeout: 10_000, interval: 50 },
-    );
+    await vi.waitFor(() => expect(server.ctx.keyring.entry('mfa', keyring.active('mfa').id)?.state).toBe('retired'), {
+      timeout: 10_000,
+      interval: 50,
+    });
   });
 });
 

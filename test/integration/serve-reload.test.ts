@@ -4,7 +4,7 @@
  * without a restart.
  */
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import Init from '../../commands/init.js';
 import Keygen from '../../commands/keygen.js';
 import { createDb } from '../../src/db/knex.js';
@@ -52,9 +52,13 @@ describe('serve reloads the keyring on SIGHUP', () => {
     try {
       expect(await heldIds()).not.toContain(id);
       serve.child.kill('SIGHUP');
-      for (let i = 0; i < 100 && !(await heldIds()).includes(id); i++) await new Promise((r) => setTimeout(r, 100));
-      expect(await heldIds()).toContain(id);
-      expect(serve.logs().some((l) => l.msg === 'SIGHUP: keyring reloaded' && l.reloaded === true)).toBe(true);
+      // The next heartbeat records the held keys, and the log line reaches our pipe on its own time
+      // (logging never blocks): wait for both, as a loaded machine can delay either.
+      await vi.waitFor(async () => expect(await heldIds()).toContain(id), { timeout: 10_000, interval: 100 });
+      await vi.waitFor(
+        () => expect(serve?.logs().some((l) => l.msg === 'SIGHUP: keyring reloaded' && l.reloaded === true)).toBe(true),
+        { timeout: 5_000, interval: 50 },
+      );
       expect(serve.child.exitCode).toBeNull();
     } finally {
       await db.destroy();
