@@ -122,24 +122,8 @@ export const oneTimeKeyRepo = {
   count: async (q: Q, deviceRowId: string): Promise<number> =>
     Number((await q('one_time_keys').where({ device_id: deviceRowId }).count({ n: '*' }).first())?.n ?? 0),
   /** Keeps the newest `keep` keys of the device; returns how many older ones went. */
-  trim: async (q: Q, deviceRowId: string, keep: number): Promise<number> => {
-    const old: { id: string }[] = await q('one_time_keys')
-      .where({ device_id: deviceRowId })
-      .orderBy('created_at', 'desc')
-      .orderBy('id', 'desc')
-      .offset(keep)
-      .limit(100_000)
-      .select('id');
-    let removed = 0;
-    for (let i = 0; i < old.length; i += 500)
-      removed += await q('one_time_keys')
-        .whereIn(
-          'id',
-          old.slice(i, i + 500).map((r) => r.id),
-        )
-        .delete();
-    return removed;
-  },
+  trim: (q: Q, deviceRowId: string, keep: number): Promise<number> =>
+    keepNewest(q, 'one_time_keys', { device_id: deviceRowId }, keep),
   deleteOfDevice: (q: Q, deviceRowId: string) => q('one_time_keys').where({ device_id: deviceRowId }).delete(),
   /**
    * Takes (deletes and returns) the device's oldest one-time key, never the same key to two claimers.
@@ -158,6 +142,26 @@ export const oneTimeKeyRepo = {
   },
 };
 
+/** Deletes all but the newest `keep` rows of `table` matching `where` (by created_at, then id); returns how many went. */
+async function keepNewest(q: Q, table: string, where: Record<string, string>, keep: number): Promise<number> {
+  const old: { id: string }[] = await q(table)
+    .where(where)
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .offset(keep)
+    .limit(100_000)
+    .select('id');
+  let removed = 0;
+  for (let i = 0; i < old.length; i += 500)
+    removed += await q(table)
+      .whereIn(
+        'id',
+        old.slice(i, i + 500).map((r) => r.id),
+      )
+      .delete();
+  return removed;
+}
+
 // ---------------------------------------------------------------- to-device queue
 
 export const toDeviceRepo = {
@@ -174,24 +178,8 @@ export const toDeviceRepo = {
       )?.n ?? 0,
     ),
   /** Keeps the newest `keep` queued messages of a device; returns how many older ones were dropped. */
-  trim: async (q: Q, userId: string, deviceId: string, keep: number): Promise<number> => {
-    const old: { id: string }[] = await q('to_device_messages')
-      .where({ recipient_user_id: userId, recipient_device_id: deviceId })
-      .orderBy('created_at', 'desc')
-      .orderBy('id', 'desc')
-      .offset(keep)
-      .limit(100_000)
-      .select('id');
-    let removed = 0;
-    for (let i = 0; i < old.length; i += 500)
-      removed += await q('to_device_messages')
-        .whereIn(
-          'id',
-          old.slice(i, i + 500).map((r) => r.id),
-        )
-        .delete();
-    return removed;
-  },
+  trim: (q: Q, userId: string, deviceId: string, keep: number): Promise<number> =>
+    keepNewest(q, 'to_device_messages', { recipient_user_id: userId, recipient_device_id: deviceId }, keep),
   pending: (q: Q, userId: string, deviceId: string, now: number, limit: number): Promise<ToDeviceRow[]> =>
     q('to_device_messages')
       .where({ recipient_user_id: userId, recipient_device_id: deviceId })
